@@ -1,0 +1,1 @@
+"""The HTTP API and web page (aiohttp), in the proxy's process and event loop."""

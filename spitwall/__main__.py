@@ -1,0 +1,5 @@
+import sys
+
+from spitwall.cli import main
+
+sys.exit(main())
