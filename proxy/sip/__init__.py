@@ -1,0 +1,83 @@
+"""spitwall's sans-IO SIP message core (RFC 3261 §7, §19, §20, §25; RFC 3581; RFC 4475;
+RFC 5118). No sockets, no clocks: bytes in, immutable values out.
+
+API summary
+-----------
+Parsing / serializing::
+
+    msg = parse_message(data: bytes, limits: Limits = Limits(), *, deep=False)
+          -> Request | Response            # raises SipParseError only
+    msg.to_bytes() -> bytes                # Content-Length fixed to len(body)
+
+    Request(method: str, uri: Uri, headers: Headers, body=b"", version="SIP/2.0")
+    Response(status: int, reason: str, headers: Headers, body=b"", version="SIP/2.0")
+    .with_headers(h) / .with_body(b, content_type=None) / Request.with_uri(u)
+    Typed views, parsed lazily and cached: .call_id (str|None), .cseq (CSeq number/method),
+    .vias (list[Via]), .top_via (Via|None), .from_ / .to (NameAddr, .tag), .max_forwards
+    (int|None), .content_length, .contacts (tuple[NameAddr] | "*"), .routes,
+    .record_routes, .option_tags("Require"|"Proxy-Require"|"Supported").
+
+Headers (ordered, immutable, values as received; case-insensitive, compact forms)::
+
+    h.get(name) -> str|None      h.get_all(name) -> list[str]   h.values(name) -> list[str]
+    name in h                    h.prepend(name, value)          h.add(name, value)
+    h.replace(name, value)       h.remove(name)                  h.remove_first_value(name)
+    h.replace_first_value(name, value)   # e.g. top Via with received/rport
+
+Errors: ``SipParseError(reason, status=400)`` with ``.status`` (400/416/505/513),
+``.reason`` (status-line phrase, e.g. "Bad Content-Length", "Missing Call-ID"),
+``.headers`` (what could be read), ``.top_via/.call_id/.cseq/.from_/.to`` (raw values),
+``.can_reply``. ``SipFramingError`` (subclass) from the stream framer: close the
+connection after answering.
+
+URIs: ``parse_uri(text) -> SipUri | TelUri | AbsoluteUri``; ``SipUri(host, user=None,
+password=None, port=None, params=(), headers=(), scheme="sip")`` with ``.param(n)``,
+``.with_param(n, v=None)``, ``.without_param(n)``, ``.lr``, ``.transport``, ``.maddr``,
+``.user_unescaped``, ``str()``; ``TelUri(number, params)`` with ``.digits``.
+
+Header views (proxy.sip.headers): ``Via`` (.branch, .is_rfc3261_branch, .received,
+.rport, .has_rport, .maddr, .ttl, .sent_by, .with_received_rport(ip, port),
+.with_param), ``NameAddr`` (.uri, .display_name, .params, .tag, .with_tag),
+``CSeq(number, method)``, ``parse_via``, ``parse_name_addr``, ``parse_cseq``.
+
+Stream transports: ``StreamFramer(limits).feed(data) -> list[bytes]`` (whole messages),
+``.take_pings() -> int`` (RFC 5626 double-CRLF pings to answer with one CRLF).
+
+Replies: ``make_response(request, status, reason=None, *, to_tag=None)`` builds a
+response per RFC 3261 §8.2.6; ``error_response(err)`` turns a SipParseError into the
+stateless 400/505/513 (or None when no reply is possible).
+
+Codes: ``StatusCode`` (IntEnum, ``.phrase``), ``reason_phrase(code)``.
+"""
+
+from .errors import SipFramingError, SipParseError
+from .headers import CSeq, NameAddr, Via, parse_cseq, parse_name_addr, parse_via
+from .message import Headers, Message, Request, Response, header_key
+from .parser import Limits, parse_message
+from .status import StatusCode, reason_phrase
+from .uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri
+
+__all__ = [
+    "AbsoluteUri",
+    "CSeq",
+    "Headers",
+    "Limits",
+    "Message",
+    "NameAddr",
+    "Request",
+    "Response",
+    "SipFramingError",
+    "SipParseError",
+    "SipUri",
+    "StatusCode",
+    "TelUri",
+    "Uri",
+    "Via",
+    "header_key",
+    "parse_cseq",
+    "parse_message",
+    "parse_name_addr",
+    "parse_uri",
+    "parse_via",
+    "reason_phrase",
+]

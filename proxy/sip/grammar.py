@@ -1,0 +1,220 @@
+"""Shared lexical rules of RFC 3261 §25.1: tokens, quoted strings, comma lists, params.
+
+Why a module of its own: Via, Contact, Route, URIs and the message container all split
+on commas and semicolons that may hide inside quoted strings or ``<...>``; one careful
+implementation keeps them consistent.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import SipParseError
+
+Params = tuple[tuple[str, str | None], ...]
+"""Ordered ``(name, value)`` pairs as received; ``None`` for a flag (``;lr``)."""
+
+TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
+TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
+_PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~:\[\]/&$@?=]+\Z")
+_LWS_RE = re.compile(r"[ \t]+")
+
+
+def is_token(text: str) -> bool:
+    """``token`` of RFC 3261 §25.1 (non-empty)."""
+    return TOKEN_RE.match(text) is not None
+
+
+def split_commas(value: str) -> list[str]:
+    """Split a header field value on the commas that separate list elements.
+
+    Commas inside quoted strings (with ``\\`` escapes) and inside ``<...>`` are kept.
+    Elements are stripped of surrounding whitespace; empty elements are dropped.
+    """
+    if '"' not in value and "<" not in value:
+        return [part for part in (p.strip() for p in value.split(",")) if part]
+    return [value[a:b].strip() for a, b in comma_spans(value) if value[a:b].strip()]
+
+
+def comma_spans(value: str) -> list[tuple[int, int]]:
+    """``(start, end)`` offsets of each comma-separated element (unstripped, may be empty)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    in_quote = False
+    in_angle = False
+    i = 0
+    n = len(value)
+    while i < n:
+        c = value[i]
+        if in_quote:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                in_quote = False
+        elif c == '"':
+            in_quote = True
+        elif in_angle:
+            if c == ">":
+                in_angle = False
+        elif c == "<":
+            in_angle = True
+        elif c == ",":
+            spans.append((start, i))
+            start = i + 1
+        i += 1
+    spans.append((start, n))
+    return spans
+
+
+def find_unquoted(text: str, chars: str, start: int = 0) -> int:
+    """Index of the first of ``chars`` outside a quoted string, or -1."""
+    in_quote = False
+    i = start
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if in_quote:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                in_quote = False
+        elif c == '"':
+            in_quote = True
+        elif c in chars:
+            return i
+        i += 1
+    return -1
+
+
+def read_quoted(text: str, start: int) -> tuple[str, int]:
+    """Read the quoted string that starts at ``text[start] == '"'``.
+
+    Returns ``(unescaped content, index after the closing quote)``.
+    """
+    out: list[str] = []
+    i = start + 1
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            if i + 1 >= n:
+                break
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if c == '"':
+            return "".join(out), i + 1
+        out.append(c)
+        i += 1
+    raise SipParseError("Unterminated Quoted String", detail=text[:80])
+
+
+def quote(text: str) -> str:
+    """Render ``text`` as a quoted-string (escaping ``"`` and ``\\``)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def parse_params(text: str, what: str) -> Params:
+    """Parse ``;name[=value]`` parameters (``text`` starts at the first ``;`` or is empty).
+
+    Whitespace around ``;`` and ``=`` is allowed (RFC 3261 SEMI/EQUAL are LWS-tolerant).
+    Values keep their quotes if quoted, so serialization is faithful.
+    """
+    text = text.strip()
+    if not text:
+        return ()
+    if text[0] != ";":
+        raise SipParseError(f"Bad {what} Parameters", detail=text[:80])
+    out: list[tuple[str, str | None]] = []
+    if '"' not in text:
+        pieces = text[1:].split(";")
+    else:
+        pieces = []
+        i = 1
+        while True:
+            j = find_unquoted(text, ";", i)
+            if j < 0:
+                pieces.append(text[i:])
+                break
+            pieces.append(text[i:j])
+            i = j + 1
+    for piece in pieces:
+        eq = piece.find("=")
+        if eq < 0:
+            name = piece.strip()
+            value: str | None = None
+        else:
+            name = piece[:eq].strip()
+            value = piece[eq + 1 :].strip()
+            if value.startswith('"'):
+                _, end = read_quoted(value, 0)
+                if end != len(value):
+                    raise SipParseError(f"Bad {what} Parameter", detail=piece[:80])
+            elif not _PARAM_VALUE_RE.match(value):
+                raise SipParseError(f"Bad {what} Parameter", detail=piece[:80])
+        if not TOKEN_RE.match(name):
+            raise SipParseError(f"Bad {what} Parameter", detail=piece[:80])
+        out.append((name, value))
+    return tuple(out)
+
+
+def format_params(params: Params) -> str:
+    return "".join(f";{n}" if v is None else f";{n}={v}" for n, v in params)
+
+
+def get_param(params: Params, name: str) -> str | None:
+    """Value of the first parameter called ``name`` (case-insensitive); ``""`` for a flag."""
+    lname = name.lower()
+    for n, v in params:
+        if n.lower() == lname:
+            return "" if v is None else v
+    return None
+
+
+def has_param(params: Params, name: str) -> bool:
+    lname = name.lower()
+    return any(n.lower() == lname for n, _ in params)
+
+
+def set_param(params: Params, name: str, value: str | None) -> Params:
+    """Replace the first parameter ``name`` in place, or append it."""
+    lname = name.lower()
+    out = list(params)
+    for i, (n, _) in enumerate(out):
+        if n.lower() == lname:
+            out[i] = (n, value)
+            return tuple(out)
+    out.append((name, value))
+    return tuple(out)
+
+
+def drop_param(params: Params, name: str) -> Params:
+    lname = name.lower()
+    return tuple(p for p in params if p[0].lower() != lname)
+
+
+def collapse_lws(text: str) -> str:
+    return _LWS_RE.sub(" ", text)
+
+
+_HEX = "0123456789abcdefABCDEF"
+
+
+def unescape(text: str) -> str:
+    """Decode ``%xx`` escapes (RFC 3261 §19.1.2) as UTF-8; invalid octets are kept escaped
+    in the surrogateescape sense so nothing is lost. A ``%`` not followed by two hex digits
+    is kept literally (RFC 4475 §3.1.1.5 asks parsers to survive it)."""
+    if "%" not in text:
+        return text
+    out = bytearray()
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "%" and i + 2 < n and text[i + 1] in _HEX and text[i + 2] in _HEX:
+            out.append(int(text[i + 1 : i + 3], 16))
+            i += 3
+            continue
+        out += c.encode("utf-8", "surrogateescape")
+        i += 1
+    return out.decode("utf-8", "surrogateescape")

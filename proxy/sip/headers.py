@@ -1,0 +1,351 @@
+"""Typed views of the header fields a proxy relies on (RFC 3261 §20, RFC 3581, RFC 5118).
+
+Why views and not the stored form: :class:`~proxy.sip.message.Headers` keeps every field
+value exactly as received, and these classes are parsed from it on demand (and cached
+there). A proxy edits a header by building a new value with ``str(view)`` and replacing
+the field, so fields it never touched go out byte-for-byte as they came in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import SipParseError
+from .grammar import (
+    TOKEN_CHARS,
+    Params,
+    drop_param,
+    format_params,
+    get_param,
+    has_param,
+    is_token,
+    parse_params,
+    quote,
+    read_quoted,
+    set_param,
+)
+from .uri import SipUri, Uri, parse_uri, split_hostport
+
+_VIA_RE = re.compile(
+    r"\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*/\s*"
+    r"([A-Za-z0-9\-.!%*_+`'~]+)\s+(\[[^\]]*\]|[^\s;:\[\]]+)\s*(?::\s*([^\s;]*))?\s*(;.*)?\Z",
+    re.S,
+)
+_CALL_ID_RE = re.compile(
+    r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+(?:@[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+)?\Z"
+)
+_DIGITS_RE = re.compile(r"[0-9]+\Z")
+MAX_CSEQ = 2**32 - 1
+"""RFC 3261 §8.1.1.5: the CSeq number must fit in 32 bits (new ones stay below 2**31)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Via:
+    """One Via field value: ``SIP/2.0/UDP host:port;branch=...;received=...;rport``."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: Params = ()
+    protocol_name: str = "SIP"
+    protocol_version: str = "2.0"
+
+    def __str__(self) -> str:
+        port = "" if self.port is None else f":{self.port}"
+        return (
+            f"{self.protocol_name}/{self.protocol_version}/{self.transport} "
+            f"{self.host}{port}{format_params(self.params)}"
+        )
+
+    def param(self, name: str) -> str | None:
+        return get_param(self.params, name)
+
+    @property
+    def branch(self) -> str | None:
+        return self.param("branch")
+
+    @property
+    def is_rfc3261_branch(self) -> bool:
+        """True if the branch carries the magic cookie and more (RFC 3261 §8.1.1.7).
+
+        ``branch=z9hG4bK`` alone (RFC 4475 §3.2.1) is *not* a usable transaction id.
+        """
+        b = self.branch
+        return b is not None and len(b) > 7 and b.startswith("z9hG4bK")
+
+    @property
+    def received(self) -> str | None:
+        return self.param("received")
+
+    @property
+    def has_rport(self) -> bool:
+        return has_param(self.params, "rport")
+
+    @property
+    def rport(self) -> int | None:
+        """The filled-in ``rport`` value, if any (``;rport`` alone gives ``None``)."""
+        v = self.param("rport")
+        return int(v) if v else None
+
+    @property
+    def maddr(self) -> str | None:
+        return self.param("maddr") or None
+
+    @property
+    def ttl(self) -> int | None:
+        v = self.param("ttl")
+        return int(v) if v else None
+
+    @property
+    def transport_upper(self) -> str:
+        return self.transport.upper()
+
+    @property
+    def host_bare(self) -> str:
+        return self.host[1:-1] if self.host.startswith("[") else self.host
+
+    @property
+    def sent_by(self) -> tuple[str, int]:
+        """``(host, port)`` with the transport's default port (RFC 3261 §18.2.2)."""
+        default = 5061 if self.transport_upper in ("TLS", "WSS") else 5060
+        return self.host_bare, self.port if self.port is not None else default
+
+    def with_param(self, name: str, value: str | None = None) -> Via:
+        return Via(
+            self.transport,
+            self.host,
+            self.port,
+            set_param(self.params, name, value),
+            self.protocol_name,
+            self.protocol_version,
+        )
+
+    def without_param(self, name: str) -> Via:
+        return Via(
+            self.transport,
+            self.host,
+            self.port,
+            drop_param(self.params, name),
+            self.protocol_name,
+            self.protocol_version,
+        )
+
+    def with_received_rport(self, ip: str, port: int) -> Via:
+        """What a server stamps on the top Via of a request from ``(ip, port)``.
+
+        RFC 3261 §18.2.1: add ``received`` when the sent-by host differs from the source
+        address. RFC 3581 §4: if the Via has ``rport``, fill it with the source port and
+        always add ``received``. IPv6 goes in without brackets (RFC 5118 §4.5).
+        """
+        via = self
+        ip_bare = ip[1:-1] if ip.startswith("[") else ip
+        if self.has_rport:
+            via = via.with_param("received", ip_bare).with_param("rport", str(port))
+        elif self.host_bare.lower() != ip_bare.lower():
+            via = via.with_param("received", ip_bare)
+        return via
+
+
+def parse_via(value: str) -> Via:
+    """Parse one Via field value (one comma element). 400 ``Bad Via`` when malformed."""
+    m = _VIA_RE.match(value)
+    if m is None:
+        raise SipParseError("Bad Via", detail=value[:80])
+    name, version, transport, host, port_text, params_text = m.groups()
+    try:
+        host, _ = split_hostport(host, value)
+        port: int | None = None
+        if port_text is not None:
+            if not _DIGITS_RE.match(port_text) or int(port_text) > 65535:
+                raise SipParseError("Bad Via", detail=value[:80])
+            port = int(port_text)
+        params = parse_params(params_text or "", "Via")
+    except SipParseError as exc:
+        raise SipParseError("Bad Via", detail=exc.detail or value[:80]) from None
+    for pname, pvalue in params:
+        low = pname.lower()
+        if low == "ttl" and (pvalue is None or not _DIGITS_RE.match(pvalue) or int(pvalue) > 255):
+            raise SipParseError("Bad Via", detail="ttl: " + value[:80])
+        if (
+            low == "rport"
+            and pvalue is not None
+            and (not _DIGITS_RE.match(pvalue) or int(pvalue) > 65535)
+        ):
+            raise SipParseError("Bad Via", detail="rport: " + value[:80])
+        if low in ("branch", "received", "maddr") and not pvalue:
+            raise SipParseError("Bad Via", detail=f"{pname}: " + value[:80])
+    return Via(transport, host, port, params, name, version)
+
+
+@dataclass(frozen=True, slots=True)
+class NameAddr:
+    """``[display-name] <URI> ;params`` or ``addr-spec ;params`` (From, To, Contact, Route).
+
+    In the addr-spec form (no ``<>``) everything after the first ``;`` belongs to the
+    header, not to the URI (RFC 3261 §20.10). ``display_name`` is unquoted/unescaped.
+    """
+
+    uri: Uri
+    display_name: str | None = None
+    params: Params = ()
+    angle: bool = True
+
+    def __str__(self) -> str:
+        uri = str(self.uri)
+        disp = ""
+        if self.display_name is not None:
+            dn = self.display_name
+            plain = dn and all(is_token(w) for w in dn.split(" "))
+            disp = (dn if plain else quote(dn)) + " "
+        if (
+            self.angle
+            or disp
+            or (isinstance(self.uri, SipUri) and (self.uri.params or self.uri.headers))
+            or any(c in uri for c in ",;?")
+        ):
+            return f"{disp}<{uri}>{format_params(self.params)}"
+        return f"{uri}{format_params(self.params)}"
+
+    def param(self, name: str) -> str | None:
+        return get_param(self.params, name)
+
+    @property
+    def tag(self) -> str | None:
+        return self.param("tag") or None
+
+    def with_param(self, name: str, value: str | None = None) -> NameAddr:
+        return NameAddr(
+            self.uri, self.display_name, set_param(self.params, name, value), self.angle
+        )
+
+    def without_param(self, name: str) -> NameAddr:
+        return NameAddr(self.uri, self.display_name, drop_param(self.params, name), self.angle)
+
+    def with_tag(self, tag: str) -> NameAddr:
+        return self.with_param("tag", tag)
+
+    def with_uri(self, uri: Uri) -> NameAddr:
+        return NameAddr(uri, self.display_name, self.params, self.angle)
+
+
+def _display_tokens(text: str, whole: str) -> str:
+    words = text.split()
+    for w in words:
+        if not all(c in TOKEN_CHARS for c in w):
+            raise SipParseError("Bad Display Name", detail=whole[:80])
+    return " ".join(words)
+
+
+def parse_name_addr(value: str, what: str = "Address") -> NameAddr:
+    """Parse a name-addr / addr-spec with header parameters. 400 when malformed."""
+    s = value.strip()
+    if not s:
+        raise SipParseError(f"Empty {what}")
+    display: str | None = None
+    if s[0] == '"':
+        display, i = read_quoted(s, 0)
+        lt = s.find("<", i)
+        if lt < 0 or s[i:lt].strip():
+            raise SipParseError(f"Bad {what}", detail=s[:80])
+        return _bracketed(s, lt, display, what)
+    lt = s.find("<")
+    if lt >= 0:
+        before = s[:lt].strip()
+        if before:
+            display = _display_tokens(before, s)
+        return _bracketed(s, lt, display, what)
+    semi = s.find(";")
+    uri_text = s if semi < 0 else s[:semi].rstrip()
+    if any(c in uri_text for c in ' \t,?"') or ">" in uri_text:
+        raise SipParseError(f"Bad {what}", detail="addr-spec needs <>: " + s[:80])
+    params = parse_params(s[semi:] if semi >= 0 else "", what)
+    return NameAddr(parse_uri(uri_text), None, params, angle=False)
+
+
+def _bracketed(s: str, lt: int, display: str | None, what: str) -> NameAddr:
+    gt = s.find(">", lt)
+    if gt < 0:
+        raise SipParseError(f"Bad {what}", detail="missing '>': " + s[:80])
+    uri_text = s[lt + 1 : gt]
+    if not uri_text or uri_text.strip() != uri_text or " " in uri_text:
+        raise SipParseError(f"Bad {what}", detail="spaces in addr-spec: " + s[:80])
+    params = parse_params(s[gt + 1 :], what)
+    return NameAddr(parse_uri(uri_text), display, params, angle=True)
+
+
+@dataclass(frozen=True, slots=True)
+class CSeq:
+    number: int
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.method}"
+
+
+def parse_cseq(value: str) -> CSeq:
+    parts = value.split()
+    if len(parts) != 2 or not _DIGITS_RE.match(parts[0]) or not is_token(parts[1]):
+        raise SipParseError("Bad CSeq", detail=value[:80])
+    number = int(parts[0])
+    if number > MAX_CSEQ:
+        raise SipParseError("Bad CSeq", detail="sequence number too large")
+    return CSeq(number, parts[1])
+
+
+def check_call_id(value: str) -> str:
+    if not _CALL_ID_RE.match(value):
+        raise SipParseError("Bad Call-ID", detail=value[:80])
+    return value
+
+
+def parse_max_forwards(value: str) -> int:
+    """RFC 3261 §20.22: an integer 0..255 (leading zeros allowed)."""
+    if not _DIGITS_RE.match(value) or int(value) > 255:
+        raise SipParseError("Bad Max-Forwards", detail=value[:40])
+    return int(value)
+
+
+def parse_content_length(value: str) -> int:
+    if not _DIGITS_RE.match(value):
+        raise SipParseError("Bad Content-Length", detail=value[:40])
+    return int(value)
+
+
+STAR: Literal["*"] = "*"
+
+
+def parse_contacts(values: list[str]) -> tuple[NameAddr, ...] | Literal["*"]:
+    """Contact list of RFC 3261 §20.10; ``"*"`` alone (REGISTER removal) gives ``STAR``."""
+    if len(values) == 1 and values[0] == "*":
+        return STAR
+    out = []
+    for v in values:
+        if v == "*":
+            raise SipParseError("Bad Contact", detail="'*' mixed with addresses")
+        out.append(parse_name_addr(v, "Contact"))
+    for c in out:
+        exp = c.param("expires")
+        if exp is not None and (not _DIGITS_RE.match(exp) or int(exp) > MAX_CSEQ):
+            raise SipParseError("Bad Contact", detail="expires: " + exp[:40])
+    return tuple(out)
+
+
+def parse_routes(values: list[str], what: str = "Route") -> tuple[NameAddr, ...]:
+    """Route / Record-Route / Path lists: each element must be a name-addr (``<...>``)."""
+    out = []
+    for v in values:
+        na = parse_name_addr(v, what)
+        if not na.angle:
+            raise SipParseError(f"Bad {what}", detail="route needs <>: " + v[:80])
+        out.append(na)
+    return tuple(out)
+
+
+def parse_option_tags(values: list[str], what: str = "Require") -> tuple[str, ...]:
+    """Require / Proxy-Require / Supported / Unsupported: a list of option-tag tokens."""
+    for v in values:
+        if not is_token(v):
+            raise SipParseError(f"Bad {what}", detail=v[:80])
+    return tuple(values)

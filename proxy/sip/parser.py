@@ -1,0 +1,252 @@
+"""Bytes → :class:`Request` / :class:`Response` (RFC 3261 §7, §18.3, §20; RFC 4475).
+
+Why this order of checks: the header fields are split first, so that even when the
+start line or a mandatory header is bad the :class:`SipParseError` carries the Via,
+From, To, Call-ID and CSeq a proxy needs to answer ``400 <what is wrong>`` statelessly.
+The fields a proxy relies on for every request (Request-URI, top Via, From, To,
+Call-ID, CSeq, Max-Forwards, Content-Length) are checked eagerly; the rest (Contact,
+Route, Record-Route, option tags, lower Vias) only when asked, or all at once with
+``deep=True``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import SipParseError
+from .grammar import TOKEN_RE
+from .headers import (
+    MAX_CSEQ,
+    check_call_id,
+    parse_content_length,
+    parse_cseq,
+    parse_max_forwards,
+    parse_name_addr,
+)
+from .message import Headers, Message, Request, Response, header_key
+from .uri import SipUri, parse_uri
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Resource limits for one message (a peer must not make us buffer without bound)."""
+
+    max_message_size: int = 65535
+    """Bytes in one message, start line to end of body (UDP's maximum by default)."""
+    max_headers: int = 128
+    """Header fields after unfolding."""
+    max_line_length: int = 8192
+    """Characters in one header line before unfolding (and in the start line)."""
+
+
+DEFAULT_LIMITS = Limits()
+
+_VERSION_RE = re.compile(r"[Ss][Ii][Pp]/([0-9]+)\.([0-9]+)\Z")
+_STATUS_RE = re.compile(r"([Ss][Ii][Pp]/[0-9]+\.[0-9]+) ([1-6][0-9][0-9])(?: (.*))?\Z", re.S)
+_BAD_TEXT_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_MANDATORY = (
+    ("via", "Via"),
+    ("from", "From"),
+    ("to", "To"),
+    ("call-id", "Call-ID"),
+    ("cseq", "CSeq"),
+)
+_SINGLE = (
+    ("from", "From"),
+    ("to", "To"),
+    ("call-id", "Call-ID"),
+    ("cseq", "CSeq"),
+    ("max-forwards", "Max-Forwards"),
+    ("content-length", "Content-Length"),
+)
+
+
+def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = False) -> Message:
+    """Parse one SIP message from a datagram (or one frame cut by :class:`StreamFramer`).
+
+    * Bytes after ``Content-Length`` octets of body are ignored (RFC 3261 §18.3); a body
+      shorter than Content-Length is ``400 Bad Content-Length``. Without Content-Length
+      the body runs to the end of ``data``.
+    * A request without Max-Forwards is accepted: RFC 3261 §16.6 step 3 makes the proxy
+      add one, and RFC 2543 peers never sent it.
+    * Raises :class:`SipParseError` only: 400 (with a specific reason), 505 for a SIP
+      version other than 2.0, 513 over ``limits.max_message_size``.
+    * ``deep=True`` also parses every Via, Contact, Route, Record-Route, option-tag list
+      and Expires, for callers that must reject anything malformed.
+    """
+    if len(data) > limits.max_message_size:
+        raise SipParseError("Message Too Large", 513, detail=f"{len(data)} bytes")
+    start = 0
+    while data.startswith(b"\r\n", start) or data.startswith(b"\n", start):
+        start += 2 if data[start] == 13 else 1
+    end = data.find(b"\r\n\r\n", start)
+    if end >= 0:
+        head, body_at, lf_only = data[start:end], end + 4, False
+    else:
+        end = data.find(b"\n\n", start)
+        if end >= 0:
+            head, body_at, lf_only = data[start:end], end + 2, True
+        elif data.endswith(b"\r\n") and len(data) > start:
+            # Datagram whose header section is not closed by an empty line (RFC 4475's
+            # archived baddn.dat): the datagram end closes it; there is no body.
+            head, body_at, lf_only = data[start:-2], len(data), False
+        else:
+            raise SipParseError("Incomplete Header Section")
+    text = head.decode("utf-8", "surrogateescape")
+    if lf_only:
+        lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+    else:
+        lines = text.split("\r\n")
+        nl = len(lines) - 1
+        if text.count("\n") != nl or text.count("\r") != nl:
+            raise SipParseError("Bare CR or LF in Header")
+    start_line = lines[0]
+    if max(map(len, lines)) > limits.max_line_length:
+        raise SipParseError("Header Line Too Long", start_line=start_line)
+
+    fields: list[tuple[str, str]] = []
+    keys: list[str] = []
+    folded = False
+    for line in lines[1:]:
+        first = line[:1]
+        if first == " " or first == "\t":
+            if not fields:
+                raise SipParseError("Bad Header Folding", start_line=start_line)
+            name, value = fields[-1]
+            cont = line.strip()
+            fields[-1] = (name, f"{value} {cont}" if value and cont else value or cont)
+            folded = True
+            continue
+        colon = line.find(":")
+        if colon <= 0:
+            raise SipParseError("Malformed Header Line", detail=line[:80], start_line=start_line)
+        name = line[:colon]
+        if name[-1] == " " or name[-1] == "\t":
+            name = name.rstrip()
+        if not TOKEN_RE.match(name):
+            raise SipParseError("Bad Header Name", detail=name[:80], start_line=start_line)
+        fields.append((name, line[colon + 1 :].strip()))
+        keys.append(header_key(name))
+    if len(fields) > limits.max_headers:
+        raise SipParseError("Too Many Header Fields", start_line=start_line)
+    index: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        pos = index.get(key)
+        if pos is None:
+            index[key] = [i]
+        else:
+            pos.append(i)
+    raw = None
+    if not folded and not lf_only:
+        raw = data[start + len(start_line.encode("utf-8", "surrogateescape")) + 2 : end + 2]
+    headers = Headers._parsed(tuple(fields), index, raw)
+
+    is_request = start_line[:4].upper() != "SIP/"
+    method: str | None = None
+    try:
+        if is_request:
+            req = _request(start_line, headers)
+            method = req.method
+            msg: Message = req
+        else:
+            msg = _response(start_line, headers)
+        _check(msg, index, headers, is_request)
+        body = data[body_at:]
+        cl_pos = index.get("content-length")
+        if cl_pos is not None:
+            n = parse_content_length(fields[cl_pos[0]][1])
+            if n > len(body):
+                raise SipParseError(
+                    "Bad Content-Length", detail=f"Content-Length {n} > {len(body)} octets of body"
+                )
+            body = body[:n]
+        if body:
+            object.__setattr__(msg, "body", body)
+        if deep:
+            check_deep(msg)
+    except SipParseError as exc:
+        raise exc.with_context(
+            headers=headers, method=method, start_line=start_line, is_request=is_request
+        ) from None
+    return msg
+
+
+def _request(line: str, headers: Headers) -> Request:
+    parts = line.split(" ")
+    if len(parts) != 3 or not parts[0] or not parts[1]:
+        raise SipParseError("Bad Request-Line", detail=line[:80])
+    method, target, version = parts
+    if not TOKEN_RE.match(method):
+        raise SipParseError("Bad Method", detail=method[:40])
+    m = _VERSION_RE.match(version)
+    if m is None:
+        raise SipParseError("Bad SIP Version", detail=version[:40])
+    if m.group(1) != "2" or m.group(2) != "0":
+        raise SipParseError("Version Not Supported", 505, detail=version[:40])
+    try:
+        uri = parse_uri(target)
+    except SipParseError as exc:
+        raise SipParseError("Bad Request-URI", detail=exc.detail) from None
+    if isinstance(uri, SipUri) and uri.headers:
+        # RFC 4475 §3.1.2.11: headers are not allowed in a Request-URI (§19.1.5).
+        raise SipParseError("Bad Request-URI", detail="URI headers in Request-URI")
+    return Request(method, uri, headers, b"", version)
+
+
+def _response(line: str, headers: Headers) -> Response:
+    m = _STATUS_RE.match(line)
+    if m is None:
+        if _VERSION_RE.match(line.split(" ", 1)[0]) is None:
+            raise SipParseError("Bad Status-Line", detail=line[:80])
+        v = _VERSION_RE.match(line.split(" ", 1)[0])
+        if v is not None and (v.group(1), v.group(2)) != ("2", "0"):
+            raise SipParseError("Version Not Supported", 505, detail=line[:80])
+        raise SipParseError("Bad Status-Line", detail=line[:80])
+    version, code, reason = m.groups()
+    if version[4:] != "2.0":
+        raise SipParseError("Version Not Supported", 505, detail=line[:80])
+    reason = reason or ""
+    if _BAD_TEXT_RE.search(reason):
+        raise SipParseError("Bad Reason-Phrase", detail=reason[:80])
+    return Response(int(code), reason, headers, b"", version)
+
+
+def _check(msg: Message, index: dict[str, list[int]], headers: Headers, is_request: bool) -> None:
+    for key, label in _MANDATORY:
+        if key not in index:
+            raise SipParseError(f"Missing {label}")
+    for key, label in _SINGLE:
+        pos = index.get(key)
+        if pos is not None and len(pos) > 1:
+            raise SipParseError(f"Multiple {label} Header Fields")
+    fields = headers.fields
+    cseq = parse_cseq(fields[index["cseq"][0]][1])
+    headers._cache["cseq"] = cseq
+    if isinstance(msg, Request) and cseq.method != msg.method:
+        raise SipParseError("CSeq Method Mismatch", detail=f"{msg.method} vs {cseq.method}")
+    check_call_id(fields[index["call-id"][0]][1])
+    mf = index.get("max-forwards")
+    if mf is not None:
+        headers._cache["mf"] = parse_max_forwards(fields[mf[0]][1])
+    headers._cache["from"] = parse_name_addr(fields[index["from"][0]][1], "From")
+    headers._cache["to"] = parse_name_addr(fields[index["to"][0]][1], "To")
+    if msg.top_via is None:
+        raise SipParseError("Missing Via")
+
+
+def check_deep(msg: Message) -> None:
+    """Parse every header the library models; raise the first :class:`SipParseError`.
+
+    Contact ``expires`` and Expires above 2**32-1 are errors (RFC 4475 §3.1.2.4).
+    """
+    _ = msg.vias
+    if "contact" in msg.headers:
+        _ = msg.contacts
+    _ = msg.routes
+    _ = msg.record_routes
+    for name in ("require", "proxy-require", "supported", "unsupported"):
+        msg.option_tags(name)
+    for v in msg.headers.get_all("expires"):
+        if not v.isdigit() or int(v) > MAX_CSEQ:
+            raise SipParseError("Bad Expires", detail=v[:40])

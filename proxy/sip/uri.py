@@ -1,0 +1,305 @@
+"""SIP, SIPS, tel and other URIs (RFC 3261 §19.1 and §25.1, RFC 3966, RFC 5118).
+
+Why components are kept *as received* (user still %-escaped, host and parameter names in
+their original case): a proxy forwards URIs it does not own, and ``str(uri)`` of a parsed
+URI must give back the same text. Comparisons that RFC 3261 §19.1.4 defines
+case-insensitively are done by the accessors (``param()``, ``scheme_lower``), not by
+rewriting the value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from .errors import SipParseError
+from .grammar import Params, drop_param, format_params, get_param, has_param, set_param, unescape
+
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*\Z")
+# user = 1*( unreserved / escaped / user-unreserved )
+_USER_RE = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+\Z")
+# password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )
+_PASSWORD_RE = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,]|%[0-9A-Fa-f]{2})*\Z")
+_HOSTNAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9_.])?\Z")
+# uri-parameter names and values: paramchar = param-unreserved / unreserved / escaped
+_PARAMCHARS_RE = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()\[\]/:&+$]|%[0-9A-Fa-f]{2})+\Z")
+# hname / hvalue: hnv-unreserved / unreserved / escaped
+_HNV_RE = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()\[\]/?:+$]|%[0-9A-Fa-f]{2})*\Z")
+_TEL_GLOBAL_RE = re.compile(r"\+[0-9\-.()]*[0-9][0-9\-.()]*\Z")
+_TEL_LOCAL_RE = re.compile(r"[0-9A-Fa-f*#\-.()]*[0-9A-Fa-f*#][0-9A-Fa-f*#\-.()]*\Z")
+_OPAQUE_RE = re.compile(r"[^\s<>\"]+\Z")
+_VISUAL = str.maketrans("", "", "-.()")
+
+
+@dataclass(frozen=True, slots=True)
+class SipUri:
+    """A ``sip:`` or ``sips:`` URI. ``user`` and ``password`` stay %-escaped as received."""
+
+    host: str
+    user: str | None = None
+    password: str | None = None
+    port: int | None = None
+    params: Params = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    scheme: str = "sip"
+
+    def __str__(self) -> str:
+        out = [self.scheme, ":"]
+        if self.user is not None:
+            out.append(self.user)
+            if self.password is not None:
+                out.append(":" + self.password)
+            out.append("@")
+        out.append(self.host)
+        if self.port is not None:
+            out.append(f":{self.port}")
+        if self.params:
+            out.append(format_params(self.params))
+        if self.headers:
+            out.append("?" + "&".join(f"{k}={v}" for k, v in self.headers))
+        return "".join(out)
+
+    @property
+    def secure(self) -> bool:
+        return self.scheme.lower() == "sips"
+
+    @property
+    def user_unescaped(self) -> str | None:
+        """The user part with ``%xx`` escapes decoded (``%00`` gives a NUL character)."""
+        return None if self.user is None else unescape(self.user)
+
+    @property
+    def host_lower(self) -> str:
+        return self.host.lower()
+
+    @property
+    def host_bare(self) -> str:
+        """The host without IPv6 reference brackets (for socket addresses)."""
+        h = self.host
+        return h[1:-1] if h.startswith("[") else h
+
+    def param(self, name: str) -> str | None:
+        """Value of URI parameter ``name`` (case-insensitive); ``""`` for a flag; ``None``."""
+        return get_param(self.params, name)
+
+    def has_param(self, name: str) -> bool:
+        return has_param(self.params, name)
+
+    def with_param(self, name: str, value: str | None = None) -> SipUri:
+        """A copy with ``;name[=value]`` set (replacing an existing parameter of that name)."""
+        return _replace_params(self, set_param(self.params, name, value))
+
+    def without_param(self, name: str) -> SipUri:
+        return _replace_params(self, drop_param(self.params, name))
+
+    def without_headers(self) -> SipUri:
+        return SipUri(self.host, self.user, self.password, self.port, self.params, (), self.scheme)
+
+    @property
+    def transport(self) -> str | None:
+        t = self.param("transport")
+        return t.lower() if t else None
+
+    @property
+    def lr(self) -> bool:
+        """True for a loose-routing URI (RFC 3261 §16.12 / §19.1.1 ``;lr``)."""
+        return self.has_param("lr")
+
+    @property
+    def maddr(self) -> str | None:
+        return self.param("maddr") or None
+
+    @property
+    def user_param(self) -> str | None:
+        """``;user=phone`` etc., lower-cased."""
+        u = self.param("user")
+        return u.lower() if u else None
+
+
+def _replace_params(uri: SipUri, params: Params) -> SipUri:
+    return SipUri(uri.host, uri.user, uri.password, uri.port, params, uri.headers, uri.scheme)
+
+
+@dataclass(frozen=True, slots=True)
+class TelUri:
+    """A ``tel:`` URI (RFC 3966): the number as written plus parameters."""
+
+    number: str
+    params: Params = ()
+    scheme: str = "tel"
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.number}{format_params(self.params)}"
+
+    @property
+    def is_global(self) -> bool:
+        return self.number.startswith("+")
+
+    @property
+    def digits(self) -> str:
+        """The number without visual separators (``-.()``), keeping a leading ``+``."""
+        return self.number.translate(_VISUAL)
+
+    def param(self, name: str) -> str | None:
+        return get_param(self.params, name)
+
+    def with_param(self, name: str, value: str | None = None) -> TelUri:
+        return TelUri(self.number, set_param(self.params, name, value), self.scheme)
+
+    def without_param(self, name: str) -> TelUri:
+        return TelUri(self.number, drop_param(self.params, name), self.scheme)
+
+
+@dataclass(frozen=True, slots=True)
+class AbsoluteUri:
+    """Any other absolute URI (``http:``, ``urn:``, unknown schemes), kept opaque.
+
+    A proxy answers a Request-URI of an unsupported scheme with 416 (RFC 3261 §8.2.2.1,
+    RFC 4475 §3.3.2); in header fields such URIs are legal and forwarded untouched.
+    """
+
+    scheme: str
+    rest: str
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.rest}"
+
+
+Uri = SipUri | TelUri | AbsoluteUri
+
+
+def parse_uri(text: str) -> Uri:
+    """Parse an absolute URI. Raises :class:`SipParseError` (400, ``Bad URI``)."""
+    colon = text.find(":")
+    if colon <= 0:
+        raise SipParseError("Bad URI", detail=text[:80])
+    scheme = text[:colon]
+    rest = text[colon + 1 :]
+    low = scheme.lower()
+    if low == "sip" or low == "sips":
+        return _parse_sip(scheme, rest, text)
+    if not _SCHEME_RE.match(scheme):
+        raise SipParseError("Bad URI Scheme", detail=text[:80])
+    if low == "tel":
+        return _parse_tel(scheme, rest, text)
+    if not _OPAQUE_RE.match(rest):
+        raise SipParseError("Bad URI", detail=text[:80])
+    return AbsoluteUri(scheme, rest)
+
+
+def parse_sip_uri(text: str) -> SipUri:
+    """Parse a URI that must be ``sip:``/``sips:`` (416 otherwise)."""
+    uri = parse_uri(text)
+    if not isinstance(uri, SipUri):
+        raise SipParseError("Unsupported URI Scheme", 416, detail=text[:80])
+    return uri
+
+
+def _bad(text: str, what: str = "Bad SIP URI") -> SipParseError:
+    return SipParseError(what, detail=text[:80])
+
+
+def _parse_sip(scheme: str, rest: str, text: str) -> SipUri:
+    at = rest.find("@")
+    user: str | None = None
+    password: str | None = None
+    if at >= 0:
+        userinfo = rest[:at]
+        rest = rest[at + 1 :]
+        c = userinfo.find(":")
+        if c >= 0:
+            user, password = userinfo[:c], userinfo[c + 1 :]
+            if not _PASSWORD_RE.match(password):
+                raise _bad(text)
+        else:
+            user = userinfo
+        if not _USER_RE.match(user):
+            raise _bad(text)
+    headers: tuple[tuple[str, str], ...] = ()
+    q = rest.find("?")
+    if q >= 0:
+        headers = _parse_uri_headers(rest[q + 1 :], text)
+        rest = rest[:q]
+    params: Params = ()
+    semi = rest.find(";")
+    if semi >= 0:
+        params = _parse_uri_params(rest[semi:], text)
+        rest = rest[:semi]
+    host, port = split_hostport(rest, text)
+    return SipUri(host, user, password, port, params, headers, scheme)
+
+
+def split_hostport(hostport: str, text: str) -> tuple[str, int | None]:
+    port: int | None = None
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise _bad(text)
+        host = hostport[: end + 1]
+        tail = hostport[end + 1 :]
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise _bad(text, "Bad IPv6 Reference") from None
+        if tail:
+            if not tail.startswith(":"):
+                raise _bad(text)
+            port = _port(tail[1:], text)
+        return host, port
+    c = hostport.find(":")
+    if c >= 0:
+        host = hostport[:c]
+        port = _port(hostport[c + 1 :], text)
+    else:
+        host = hostport
+    if not _HOSTNAME_RE.match(host):
+        raise _bad(text, "Bad Host")
+    return host, port
+
+
+def _port(text: str, whole: str) -> int:
+    if not text.isdigit() or not text.isascii() or len(text) > 5:
+        raise _bad(whole, "Bad Port")
+    value = int(text)
+    if value > 65535:
+        raise _bad(whole, "Bad Port")
+    return value
+
+
+def _parse_uri_params(text: str, whole: str) -> Params:
+    out: list[tuple[str, str | None]] = []
+    for piece in text[1:].split(";"):
+        eq = piece.find("=")
+        if eq < 0:
+            if not _PARAMCHARS_RE.match(piece):
+                raise _bad(whole, "Bad URI Parameter")
+            out.append((piece, None))
+        else:
+            name, value = piece[:eq], piece[eq + 1 :]
+            if not _PARAMCHARS_RE.match(name) or not _PARAMCHARS_RE.match(value):
+                raise _bad(whole, "Bad URI Parameter")
+            out.append((name, value))
+    return tuple(out)
+
+
+def _parse_uri_headers(text: str, whole: str) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    for piece in text.split("&"):
+        eq = piece.find("=")
+        if eq <= 0:
+            raise _bad(whole, "Bad URI Header")
+        name, value = piece[:eq], piece[eq + 1 :]
+        if not _HNV_RE.match(name) or not _HNV_RE.match(value):
+            raise _bad(whole, "Bad URI Header")
+        out.append((name, value))
+    return tuple(out)
+
+
+def _parse_tel(scheme: str, rest: str, text: str) -> TelUri:
+    semi = rest.find(";")
+    number = rest if semi < 0 else rest[:semi]
+    params: Params = () if semi < 0 else _parse_uri_params(rest[semi:], text)
+    if not (_TEL_GLOBAL_RE.match(number) or _TEL_LOCAL_RE.match(number)):
+        raise SipParseError("Bad tel URI", detail=text[:80])
+    return TelUri(number, params, scheme)
