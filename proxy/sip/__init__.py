@@ -51,9 +51,11 @@ Codes: ``StatusCode`` (IntEnum, ``.phrase``), ``reason_phrase(code)``.
 """
 
 from .errors import SipFramingError, SipParseError
+from .framing import StreamFramer
 from .headers import CSeq, NameAddr, Via, parse_cseq, parse_name_addr, parse_via
 from .message import Headers, Message, Request, Response, header_key
 from .parser import Limits, parse_message
+from .reply import error_response, make_response
 from .status import StatusCode, reason_phrase
 from .uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri
 
@@ -70,10 +72,13 @@ __all__ = [
     "SipParseError",
     "SipUri",
     "StatusCode",
+    "StreamFramer",
     "TelUri",
     "Uri",
     "Via",
+    "error_response",
     "header_key",
+    "make_response",
     "parse_cseq",
     "parse_message",
     "parse_name_addr",
