@@ -2,8 +2,50 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+Action = Literal["continue", "reject"]
+
+
+@dataclass(frozen=True, slots=True)
+class FailurePolicy:
+    """What to do with a call whose Identity fails, per failure class. ``continue`` forwards
+    it with ``verstat=TN-Validation-Failed`` and a ``Reason`` header naming the failure
+    (ATIS-1000074 §5.3.2, RFC 9410); ``reject`` answers with the RFC 8224 code."""
+
+    stale_date: Action = "continue"
+    """403 Stale Date: iat outside the freshness window or in the future."""
+    use_identity: Action = "continue"
+    """428 Use Identity Header: none present (only judged when ``require_identity``)."""
+    anonymity: Action = "continue"
+    """433 Anonymity Disallowed: a PASSporT on an anonymous From without P-Asserted-Identity."""
+    bad_identity_info: Action = "continue"
+    """436 Bad Identity Info: info/x5u unusable or the certificate cannot be fetched."""
+    unsupported_credential: Action = "continue"
+    """437 Unsupported Credential: untrusted, expired, revoked or non-SHAKEN certificate."""
+    invalid_identity: Action = "continue"
+    """438 Invalid Identity Header: syntax, claims, signature or orig/dest binding."""
+    replayed: Action = "continue"
+    """A valid PASSporT already seen in another dialog within the window (cut-and-paste)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SigningTrunk:
+    """A customer trunk whose calls our STI-AS signs (``[attestation.signing_trunks.NAME]``)."""
+
+    kind: Literal["customer", "gateway"] = "customer"
+    """``customer``: attest A for ``owned_tns``, B otherwise; ``gateway``: always C."""
+    owned_tns: tuple[str, ...] = ()
+    """Canonical TNs the customer owns; an entry ending in ``*`` is a prefix (``1215555*``)."""
+    origid: str = ""
+    """The trunk's origid UUID (RFC 8588); empty = a fresh UUID per call."""
+
+    def __post_init__(self) -> None:
+        if self.origid:
+            uuid.UUID(self.origid)  # ValueError names a bad UUID; the loader adds the key
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +92,29 @@ class AttestationConfig:
     """SQLite file keeping fetched chains across restarts; unset to keep them in memory only."""
     cert_max_chain: int = 5
     """Most certificates accepted in one x5u response."""
+
+    # --- verification (attestation.verify) and signing (attestation.sign) ---
+    require_identity: bool = False
+    """Treat a request without a verifiable (supported ``ppt``) Identity header as a 428
+    failure; false gives ``No-TN-Validation`` without a failure."""
+    freshness: float = 60.0
+    """Seconds an ``iat`` may lie in the past (RFC 8224 §6.2 recommends 60)."""
+    future_skew: float = 5.0
+    """Seconds an ``iat`` may lie in the future (clock skew); more is 403 Stale Date."""
+    country_code: str = "1"
+    """Country code completing national numbers in From/PAI/To/R-URI (RFC 8224 §8.3)."""
+    div_max_depth: int = 5
+    """Most div PASSporTs followed from the SHAKEN ``dest`` to the Request-URI (RFC 8946)."""
+    replay_cache_size: int = 200000
+    """Signatures remembered for replay detection (within the freshness window)."""
+    reason_form: Literal["sip", "stir"] = "sip"
+    """``Reason`` header for continue-with-reason: ``SIP ;cause=438`` or the RFC 9410
+    ``STIR ;cause=438 ;ppi=…`` form."""
+    on_failure: FailurePolicy = field(default_factory=FailurePolicy)
+    """Policy per failure class (``[attestation.on_failure]``)."""
+    signing_key: Path | None = None
+    """PEM EC P-256 private key of our STI-AS; unset = no signing."""
+    signing_x5u: str = ""
+    """HTTPS URL where our signing certificate chain is published (x5u and info)."""
+    signing_trunks: dict[str, SigningTrunk] = field(default_factory=dict)
+    """Customer trunks whose outgoing calls are signed, by trunk name."""

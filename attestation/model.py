@@ -67,6 +67,11 @@ class Verdict:
     """A valid div PASSporT chain explains retargeting (RFC 8946)."""
     details: dict[str, Any] = field(default_factory=dict)
     """Decoded PASSporT header and claims, timings and anything else worth auditing."""
+    failure_class: str | None = None
+    """Policy class of the failure (``attestation.failure.FailureClass`` value), None when valid."""
+    reject: bool = False
+    """Configured policy for this failure class is ``reject``: answer ``sip_code``/``sip_text``
+    instead of forwarding (otherwise forward with verstat and a ``Reason`` header)."""
 
     @property
     def valid(self) -> bool:

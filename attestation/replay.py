@@ -1,0 +1,56 @@
+"""Replay detection for PASSporTs (RFC 8224 §12.1 cut-and-paste attacks).
+
+Freshness bounds how long a stolen Identity header is useful, but within the window an
+attacker who saw one signed INVITE can paste its Identity header into calls of his own.
+The same PASSporT legitimately shows up more than once only for the same call: forked or
+spiralled branches and retransmissions carry the same Call-ID. So the cache remembers, per
+signature, the Call-ID it was first seen with, until the PASSporT could no longer pass the
+freshness check anyway; the same signature with another Call-ID is a replay.
+
+Pure and clock-free: the caller passes ``now``. Memory is bounded by ``max_entries``
+(oldest entries are dropped first; a flood of distinct valid PASSporTs needs valid
+signatures, so the bound is about honest traffic volume).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+
+class ReplayCache:
+    """Signature → (Call-ID, forget-after time), in insertion order for cheap expiry."""
+
+    __slots__ = ("_entries", "max_entries")
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def seen_elsewhere(self, signature: bytes, call_id: str, now: float, forget_at: float) -> bool:
+        """Record ``signature`` for ``call_id``; True if it was seen with another Call-ID.
+
+        ``forget_at`` is when the PASSporT stops passing freshness (iat + window), after
+        which remembering it is pointless. An empty Call-ID is never judged nor recorded.
+        """
+        self._expire(now)
+        if not call_id:
+            return False
+        entry = self._entries.get(signature)
+        if entry is not None and entry[1] >= now:
+            return entry[0] != call_id
+        self._entries[signature] = (call_id, forget_at)
+        self._entries.move_to_end(signature)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return False
+
+    def _expire(self, now: float) -> None:
+        # Entries are appended roughly in forget_at order (iat ≈ now); stop at the first live one.
+        while self._entries:
+            sig, (_, forget_at) = next(iter(self._entries.items()))
+            if forget_at >= now:
+                break
+            del self._entries[sig]

@@ -1,0 +1,453 @@
+"""The STIR/SHAKEN verification service (STI-VS): Identity header(s) in, Verdict out.
+
+Theory of operation (RFC 8224 §6.2, RFC 8588, RFC 8946; checklist in
+shared/refs/stir-shaken-verification.md, rules cited as [n]):
+
+1. Split every Identity field into values and parse each [1]. Values whose ``ppt`` we do
+   not support are ignored [3]; a value without ``ppt`` whose PASSporT declares one is a
+   mismatch [4]. What remains are SHAKEN and div candidates.
+2. Cheap checks on every candidate, before any network I/O: full form only [2], strict
+   base64url/JSON [6], JOSE header alg/typ/ppt/x5u [7][8], ``alg``/``ppt`` parameters equal
+   to the PASSporT's [4], ``info`` equal to ``x5u`` [5], claims and their types [9][10][11]
+   (unknown claims ignored [12]), freshness of ``iat`` — never the SIP Date header — both
+   too old and too far in the future [13][14].
+3. For each SHAKEN candidate, in order: bind ``orig`` to P-Asserted-Identity else From
+   [26] (anonymous callers: 433 [28]); bind ``dest`` to the Request-URI, to a div chain
+   leading to it [29], or to the To TN [27]; then fetch the certificate through the
+   injected ``CertificateSource`` (436/437 come from it) and verify ES256 over the received
+   bytes [12][25]; then div signatures; then replay [15].
+4. The first SHAKEN candidate that passes wins; only when none passes does the request
+   fail, with the failure of the first SHAKEN candidate (else the first failure seen) [31].
+   No candidate at all: 428 when identity is required, else ``No-TN-Validation``.
+5. The failure's class picks the configured policy (continue/reject) [32];
+   :func:`reason_header` renders the ``Reason`` value for continue-with-reason [32], the
+   verdict's ``verstat`` goes downstream [33], and ``details`` holds what the audit log
+   needs [34].
+
+Nothing here raises into the caller; an unexpected bug becomes ``internal_error`` (500).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
+
+from . import identity as identity_mod
+from . import passport as passport_mod
+from .config import AttestationConfig
+from .failure import Failure, Reason, class_of
+from .identity import IdentityHeader
+from .model import IdentityInput, Verdict, Verstat
+from .passport import SUPPORTED_PPTS, Passport
+from .replay import ReplayCache
+from .tn import is_anonymous, tn_from_uri
+from .tnauthlist import TNAuthList
+
+
+class CertLookup(Protocol):
+    """What the verifier reads from a certificate lookup (``attestation.certs.CertResult``)."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def sip_code(self) -> int | None: ...
+    @property
+    def sip_text(self) -> str | None: ...
+    @property
+    def public_key(self) -> Any: ...
+    @property
+    def spc(self) -> str | None: ...
+    @property
+    def fingerprint_sha256(self) -> str | None: ...
+    @property
+    def issuer(self) -> str | None: ...
+
+
+class CertificateSource(Protocol):
+    """Fetches, validates and caches the certificate an x5u names, at a given time."""
+
+    async def get(self, x5u: str, at: float) -> CertLookup: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    header: IdentityHeader
+    passport: Passport
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    cand: _Candidate
+    cert: CertLookup
+    chain: tuple[_Candidate, ...]
+    diverted: bool
+
+
+class Verifier:
+    """STI-VS. Construct once per process (it keeps the replay cache) and share it.
+
+    ``certs`` is the certificate service (``attestation.certs.CertificateService`` or any
+    ``CertificateSource``); ``replay`` defaults to a cache sized by the config; ``timer``
+    is only used to report how long a verification took.
+    """
+
+    def __init__(
+        self,
+        config: AttestationConfig,
+        certs: CertificateSource,
+        *,
+        replay: ReplayCache | None = None,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.config = config
+        self.certs = certs
+        self.replay = replay if replay is not None else ReplayCache(config.replay_cache_size)
+        self._timer = timer
+
+    async def verify(self, inp: IdentityInput) -> Verdict:
+        """Verify every Identity value of one request; always returns a Verdict."""
+        started = self._timer()
+        try:
+            verdict = await self._verify(inp)
+        except Exception as exc:  # a bug of ours must not take the call path down
+            verdict = self._fail(
+                Failure.of(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:200]), {}
+            )
+        details = dict(verdict.details)
+        details["elapsed_ms"] = round((self._timer() - started) * 1000.0, 3)
+        return replace(verdict, details=details)
+
+    # -- the steps ---------------------------------------------------------------------
+
+    async def _verify(self, inp: IdentityInput) -> Verdict:
+        values = identity_mod.split_values(inp.identity_headers)
+        details: dict[str, Any] = {"identity_values": len(values)}
+        if not values:
+            return self._nothing(Reason.NO_IDENTITY, "request has no Identity header", details)
+        shaken: list[_Candidate] = []
+        divs: list[_Candidate] = []
+        failures: list[tuple[str | None, Failure, str | None]] = []
+        ignored: list[str] = []
+        for index, value in enumerate(values):
+            parsed = identity_mod.parse(value)
+            if isinstance(parsed, Failure):
+                failures.append((None, parsed, None))
+                continue
+            ppt = parsed.ppt
+            if ppt is None:
+                probe = passport_mod.decode(parsed.token, expect_ppt=None)
+                if isinstance(probe, Failure) and probe.reason == Reason.PPT_MISMATCH.value:
+                    failures.append((None, probe, parsed.token))
+                else:
+                    ignored.append("(none)")
+                continue
+            if ppt not in SUPPORTED_PPTS:
+                ignored.append(ppt[:32])
+                continue
+            cand = self._cheap(parsed, index, inp.now)
+            if isinstance(cand, Failure):
+                failures.append((ppt, cand, parsed.token))
+            elif ppt == "shaken":
+                shaken.append(cand)
+            else:
+                divs.append(cand)
+        if ignored:
+            details["ignored_ppts"] = ignored
+        if not shaken:
+            if failures:
+                first = next((f for f in failures if f[0] == "shaken"), failures[0])
+                details["failures"] = [_describe(f[1]) for f in failures]
+                return self._fail(first[1], details, token=first[2])
+            return self._nothing(
+                Reason.NO_SUPPORTED_PPT, "no Identity value with a supported ppt", details
+            )
+        outcome: list[tuple[Failure, _Candidate]] = []
+        certs_seen: dict[int, CertLookup] = {}
+        for cand in shaken:
+            result = await self._check_shaken(cand, divs, inp, details, certs_seen)
+            if isinstance(result, _Pass):
+                if outcome or failures:
+                    details["failures"] = [_describe(f) for f, _ in outcome] + [
+                        _describe(f[1]) for f in failures
+                    ]
+                return self._passed(result, details)
+            outcome.append((result, cand))
+        details["failures"] = [_describe(f) for f, _ in outcome] + [
+            _describe(f[1]) for f in failures
+        ]
+        failure, cand = outcome[0]
+        details["header"] = cand.passport.header
+        details["claims"] = cand.passport.claims
+        verdict = self._fail(failure, details, token=cand.header.token, x5u=cand.passport.x5u)
+        cert = certs_seen.get(cand.index)
+        if cert is not None:  # the audit wants to know whose certificate signed a bad token
+            verdict = replace(
+                verdict,
+                spc=cert.spc,
+                cert_fingerprint=cert.fingerprint_sha256,
+                issuer=cert.issuer,
+                attest=cand.passport.attest,
+                origid=cand.passport.origid,
+            )
+        return verdict
+
+    def _cheap(self, hdr: IdentityHeader, index: int, now: float) -> _Candidate | Failure:
+        """Every check that needs neither the network nor the SIP request."""
+        if hdr.compact:
+            return Failure.of(Reason.COMPACT_FORM, "compact form PASSporT (RFC 8225 §7)")
+        pp = passport_mod.decode(hdr.token, expect_ppt=hdr.ppt)
+        if isinstance(pp, Failure):
+            return pp
+        if hdr.alg is not None and hdr.alg != pp.alg:
+            return Failure.of(
+                Reason.ALG_MISMATCH, f"alg parameter {hdr.alg[:20]!r} differs from {pp.alg!r}"
+            )
+        if hdr.info != pp.x5u:
+            return Failure.of(Reason.INFO_MISMATCH, "info parameter differs from PASSporT x5u")
+        age = now - pp.iat
+        if age > self.config.freshness:
+            return Failure.of(
+                Reason.STALE, f"iat is {age:.0f} s old (window {self.config.freshness:g} s)"
+            )
+        if -age > self.config.future_skew:
+            return Failure.of(
+                Reason.FUTURE_IAT,
+                f"iat is {-age:.0f} s in the future (skew {self.config.future_skew:g} s)",
+            )
+        return _Candidate(hdr, pp, index)
+
+    async def _check_shaken(
+        self,
+        cand: _Candidate,
+        divs: list[_Candidate],
+        inp: IdentityInput,
+        details: dict[str, Any],
+        certs_seen: dict[int, CertLookup],
+    ) -> _Pass | Failure:
+        pp = cand.passport
+        cc = self.config.country_code or None
+        # [26][28] orig binds to P-Asserted-Identity, else From
+        orig_uri = inp.pai_uri if inp.pai_uri else inp.from_uri
+        if not inp.pai_uri and is_anonymous(inp.from_uri):
+            return Failure.of(Reason.ANONYMOUS_ORIG, "anonymous From and no P-Asserted-Identity")
+        orig_tn = tn_from_uri(orig_uri, cc)
+        if orig_tn != pp.orig_tn:
+            which = "P-Asserted-Identity" if inp.pai_uri else "From"
+            return Failure.of(
+                Reason.ORIG_MISMATCH,
+                f"orig.tn {pp.orig_tn} does not match {which} TN {orig_tn or '(none)'}",
+            )
+        # [27][29] dest binds to the R-URI, a div chain to it, or the To TN
+        ruri_tn = tn_from_uri(inp.request_uri, cc) if inp.request_uri else None
+        to_tn = tn_from_uri(inp.to_uri, cc)
+        direct = ruri_tn is not None and ruri_tn in pp.dest_tns
+        chain: tuple[_Candidate, ...] = ()
+        div_failure: Failure | None = None
+        if not direct and ruri_tn is not None and divs:
+            found = _find_chain(pp, divs, ruri_tn, self.config.div_max_depth)
+            if found is None:
+                div_failure = Failure.of(
+                    Reason.DIV_INVALID,
+                    f"no div chain (depth ≤ {self.config.div_max_depth}) from dest to {ruri_tn}",
+                )
+            else:
+                chain = found
+        if not direct and not chain and not (to_tn is not None and to_tn in pp.dest_tns):
+            if div_failure is not None:
+                return div_failure
+            return Failure.of(
+                Reason.DEST_MISMATCH,
+                f"dest.tn {list(pp.dest_tns)} holds neither Request-URI TN {ruri_tn or '(none)'}"
+                f" nor To TN {to_tn or '(none)'}",
+            )
+        # certificate, then signature over the received bytes
+        cert = await self._cert(pp.x5u, inp.now)
+        if isinstance(cert, Failure):
+            return cert
+        certs_seen[cand.index] = cert
+        bad = _scope(cert, pp.orig_tn) or passport_mod.verify_signature(pp, cert.public_key)
+        if bad is not None:
+            return bad
+        # div chain signatures; a bad link is dropped and another chain tried
+        pool = list(divs)
+        while chain:
+            broken = await self._first_bad_div(chain, inp.now, details)
+            if broken is None:
+                break
+            pool = [d for d in pool if d is not broken]
+            found = _find_chain(pp, pool, ruri_tn or "", self.config.div_max_depth)
+            chain = found or ()
+            if not chain and not (to_tn is not None and to_tn in pp.dest_tns):
+                return Failure.of(
+                    Reason.DIV_INVALID,
+                    f"div PASSporT #{broken.index} failed: {details['div_failures'][-1]}",
+                )
+        # [15] replay: the same signature in another dialog within the window
+        if self.replay.seen_elsewhere(
+            pp.signature, inp.call_id, inp.now, pp.iat + self.config.freshness
+        ):
+            return Failure.of(Reason.REPLAYED, "PASSporT already seen with another Call-ID")
+        return _Pass(cand, cert, chain, diverted=bool(chain))
+
+    async def _cert(self, x5u: str, now: float) -> CertLookup | Failure:
+        try:
+            cert = await self.certs.get(x5u, now)
+        except Exception as exc:  # the source should return values; be safe anyway
+            return Failure.of(Reason.CERT_UNAVAILABLE, f"{type(exc).__name__}: {exc}"[:200])
+        if not cert.ok:
+            default = Failure.of(Reason.CERT_UNAVAILABLE)
+            extra = getattr(cert, "details", None)
+            detail = extra.get("detail", "") if isinstance(extra, dict) else ""
+            return Failure(
+                reason=cert.reason or default.reason,
+                sip_code=cert.sip_code or default.sip_code,
+                sip_text=cert.sip_text or default.sip_text,
+                detail=str(detail)[:300],
+            )
+        return cert
+
+    async def _first_bad_div(
+        self, chain: tuple[_Candidate, ...], now: float, details: dict[str, Any]
+    ) -> _Candidate | None:
+        for div in chain:
+            cert = await self._cert(div.passport.x5u, now)
+            bad = cert if isinstance(cert, Failure) else None
+            if bad is None and not isinstance(cert, Failure):
+                bad = _scope(cert, div.passport.div_tn or "") or passport_mod.verify_signature(
+                    div.passport, cert.public_key
+                )
+            if bad is not None:
+                details.setdefault("div_failures", []).append(f"{bad.reason}: {bad.detail}")
+                return div
+        return None
+
+    # -- verdicts ----------------------------------------------------------------------
+
+    def _passed(self, ok: _Pass, details: dict[str, Any]) -> Verdict:
+        pp = ok.cand.passport
+        details["header"] = pp.header
+        details["claims"] = pp.claims
+        details["iat"] = pp.iat
+        if pp.unknown_claims:
+            details["unknown_claims"] = list(pp.unknown_claims)
+        if ok.chain:
+            details["div"] = [
+                {"div": d.passport.div_tn, "dest": list(d.passport.dest_tns), "x5u": d.passport.x5u}
+                for d in ok.chain
+            ]
+        return Verdict(
+            verstat=Verstat.PASSED,
+            attest=pp.attest,
+            origid=pp.origid,
+            spc=ok.cert.spc,
+            orig_tn=pp.orig_tn,
+            dest_tns=pp.dest_tns,
+            x5u=pp.x5u,
+            cert_fingerprint=ok.cert.fingerprint_sha256,
+            issuer=ok.cert.issuer,
+            diverted=ok.diverted,
+            details=details,
+        )
+
+    def _fail(
+        self,
+        failure: Failure,
+        details: dict[str, Any],
+        *,
+        token: str | None = None,
+        x5u: str | None = None,
+    ) -> Verdict:
+        details = dict(details)
+        details["detail"] = failure.detail
+        if token:
+            details["failed_token"] = token
+        klass = class_of(failure.reason, failure.sip_code)
+        claims = details.get("claims")
+        orig = claims.get("orig") if isinstance(claims, dict) else None
+        return Verdict(
+            verstat=Verstat.FAILED,
+            reason=failure.reason,
+            sip_code=failure.sip_code,
+            sip_text=failure.sip_text,
+            orig_tn=orig.get("tn")
+            if isinstance(orig, dict) and isinstance(orig.get("tn"), str)
+            else None,
+            x5u=x5u,
+            failure_class=klass.value,
+            reject=getattr(self.config.on_failure, klass.value) == "reject",
+            details=details,
+        )
+
+    def _nothing(self, reason: Reason, detail: str, details: dict[str, Any]) -> Verdict:
+        """No verifiable Identity: a 428 failure only when the config requires identity."""
+        if not self.config.require_identity:
+            return Verdict(
+                verstat=Verstat.NONE, reason=reason.value, details=details | {"detail": detail}
+            )
+        verdict = self._fail(Failure.of(reason, detail), details)
+        return replace(verdict, verstat=Verstat.NONE)
+
+
+def _scope(cert: CertLookup, tn: str) -> Failure | None:
+    """RFC 9060 delegate certificates list TNs/ranges: the signed TN must be among them.
+    A plain SHAKEN certificate (SPC only) authorises no TN we could check (rule 24)."""
+    tnauth = getattr(cert, "tnauth", None)
+    if not isinstance(tnauth, TNAuthList) or len(tnauth.spcs) == len(tnauth.entries):
+        return None
+    if tnauth.covers_tn(tn):
+        return None
+    return Failure.of(Reason.TN_NOT_COVERED, f"certificate TNAuthList does not cover {tn}")
+
+
+def _describe(f: Failure) -> dict[str, Any]:
+    return {"reason": f.reason, "sip_code": f.sip_code, "detail": f.detail}
+
+
+def _find_chain(
+    shaken: Passport, divs: list[_Candidate], target: str, max_depth: int
+) -> tuple[_Candidate, ...] | None:
+    """RFC 8946: a sequence of div PASSporTs, each diverting from a TN the previous hop was
+    addressed to (``div.tn`` ∈ previous ``dest.tn``), all with the SHAKEN ``orig``, the last
+    one addressed to ``target`` (the Request-URI). Depth-first, at most ``max_depth`` hops."""
+
+    def walk(
+        current: tuple[str, ...], used: tuple[_Candidate, ...]
+    ) -> tuple[_Candidate, ...] | None:
+        if len(used) >= max_depth:
+            return None
+        for d in divs:
+            p = d.passport
+            if d in used or p.div_tn not in current or p.orig_tn != shaken.orig_tn:
+                continue
+            path = (*used, d)
+            if target in p.dest_tns:
+                return path
+            deeper = walk(p.dest_tns, path)
+            if deeper is not None:
+                return deeper
+        return None
+
+    return walk(shaken.dest_tns, ())
+
+
+def reason_header(verdict: Verdict, form: Literal["sip", "stir"] = "sip") -> str | None:
+    """The ``Reason`` header value for continue-with-reason, or None when nothing failed.
+
+    ``sip``: ``SIP ;cause=438 ;text="Invalid Identity Header"`` (ATIS-1000074 §5.3.2);
+    ``stir``: RFC 9410 ``STIR ;cause=438 ;text="…" ;ppi="..<signature>"``, the ``ppi``
+    naming the failing PASSporT by its compact form.
+    """
+    if verdict.sip_code is None or verdict.valid:
+        return None
+    text = (verdict.sip_text or "").replace("\\", "").replace('"', "'")
+    proto = "STIR" if form == "stir" else "SIP"
+    value = f'{proto} ;cause={verdict.sip_code} ;text="{text}"'
+    token = verdict.details.get("failed_token")
+    if form == "stir" and isinstance(token, str) and token.count(".") == 2:
+        value += f' ;ppi="..{token.rsplit(".", 1)[1]}"'
+    return value
