@@ -34,6 +34,7 @@ Nothing here reads a clock or touches a socket; nothing raises for any input in 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -186,21 +187,44 @@ class Transaction(Generic[S]):
         return min(self._timers.values(), default=None)
 
     def handle_timer(self, now: float) -> list[Action]:
-        """Fire every timer due by ``now``; call when ``now >= get_timer()``."""
+        """Fire every timer due by ``now``; call when ``now >= get_timer()``.
+
+        Each timer fires at most once per call, so a caller that wakes late gets one
+        retransmission rather than a burst (and a huge ``now`` cannot spin the loop).
+        """
+        if not math.isfinite(now):
+            return [Ignored(f"now must be a finite number of seconds, got {now!r}")]
         self._now = max(self._now, now)
         actions: list[Action] = []
-        while self._timers and not self.terminated:
-            deadline, _, timer = min((d, not t.ends_state, t) for t, d in self._timers.items())
-            if deadline > now:
+        fired: set[Timer] = set()
+        while not self.terminated:
+            due = [
+                (d, not t.ends_state, t.value, t)
+                for t, d in self._timers.items()
+                if d <= now and t not in fired
+            ]
+            if not due:
                 break
+            timer = min(due)[3]
+            fired.add(timer)
             del self._timers[timer]
             actions.extend(self._dispatch(TimerFired(timer), now))
         self._changed()
         return actions
 
     def handle(self, inp: Input, now: float) -> list[Action]:
-        """Feed any input; the named methods below are shorthands for this."""
+        """Feed any input; the named methods are shorthands for this.
+
+        ``TimerFired(t)`` fires ``t`` now if it is running, whatever its deadline (tests
+        use it to take one row); normal callers use ``handle_timer``.
+        """
+        if not math.isfinite(now):
+            return [Ignored(f"now must be a finite number of seconds, got {now!r}")]
         self._now = max(self._now, now)
+        if isinstance(inp, TimerFired):
+            if inp.timer not in self._timers:
+                return [Ignored(f"timer {inp.timer.value} is not running")]
+            del self._timers[inp.timer]
         actions = self._dispatch(inp, now)
         self._changed()
         return actions
