@@ -17,9 +17,16 @@ table.py) and hands the request to the TU itself; the transaction starts in Proc
   the TU's job (each one it hands over is sent), INVITE retransmissions are absorbed,
   an ACK that still matches is passed up (``PassRequest``), timer L ends it.
 
-The proxy core sends its own 100 (Trying) at once (§16.2); for a TU that might not, an
-InviteServer given ``trying=`` bytes sends them if nothing else went out within
-``TimerConfig.trying_delay`` (§17.2.1: "unless ... within 200 ms").
+The core's own 100 (Trying) (§16.2) should go through ``send_response`` too, so that
+INVITE retransmissions in Proceeding are answered with it.  A late 2xx from another
+branch after a 300-699 final went out (§16.7 step 5) has no place in figure 7: in
+Completed ``send_response`` answers ``Ignored`` and the core forwards that 2xx directly.
+A transaction in Proceeding/Trying waits for the TU without limit (the proxy's Timer C
+and its 408/487 bound it), so the TU must always send a final response.
+
+For a TU that might not send a 100 at once, an InviteServer given ``trying=`` bytes
+sends them if nothing else went out within ``TimerConfig.trying_delay`` (§17.2.1:
+"unless ... within 200 ms").
 
 Rows cite RFC 3261 unless marked 6026.
 """
