@@ -233,6 +233,38 @@ class SignalConfig:
     """Cap on how far a graded signal may exceed its weight (count and rate signals)."""
 
 
+# --- storage side: the SQLite store, lists, users, feedback (store/lists/users/feedback) ----
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """The reputation database and how outcomes turn into reputation (``[reputation.store]``)."""
+
+    path: str = ""
+    """SQLite file; empty = ``<data_dir>/reputation.sqlite3``."""
+    batch_window: float = 0.05
+    """Seconds the writer gathers writes into one commit. A killed process loses at most the
+    fire-and-forget writes (call records, counters) of the last window; awaited writes (API
+    changes) are committed before the caller continues."""
+    lock_timeout: float = 2.0
+    """Seconds to wait for another connection's lock before failing (at start: a clear error)."""
+    check_on_open: Literal["quick", "full", "none"] = "quick"
+    """Integrity check at start: ``quick`` (PRAGMA quick_check), ``full``, or ``none``."""
+    read_threads: int = 2
+    """Threads serving reads that are not in memory (call history, voicemails)."""
+    half_life_days: float = 30.0
+    """Half-life of reputation counters (feedback, reports, 607s): evidence fades gradually."""
+    long_call_seconds: float = 60.0
+    """An answered call at least this long counts as positive evidence (``long_calls``)."""
+    learn_after_seconds: float = 60.0
+    """A call the user talked on this long teaches learned allow (if the user's setting allows)."""
+    tn_evidence_min_attest: Literal["A", "B", "C", "none"] = "A"
+    """Weakest verified attestation at which negative/positive evidence also counts against the
+    caller number itself; below it, evidence attaches only to source IP, origid and SPC."""
+    max_calls_in_memory: int = 200_000
+    """Recent calls whose context is kept in memory for outcomes; older ones are read from disk."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReputationConfig:
     default_region: str = "US"
@@ -245,3 +277,5 @@ class ReputationConfig:
     """``[reputation.signals]``: neighbour-spoofing and feedback tuning."""
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     """``[reputation.policy]``: bands, actions, reject codes, monitor mode, emergency numbers."""
+    store: StoreConfig = field(default_factory=StoreConfig)
+    """``[reputation.store]``: the SQLite file, writer batching, feedback decay and weighting."""

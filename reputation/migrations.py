@@ -1,0 +1,180 @@
+"""The reputation database schema, as an ordered list of sqlite-utils migrations.
+
+Why migrations and not ``CREATE TABLE IF NOT EXISTS``: a deployed database must be carried
+forward when the schema changes, each step exactly once and atomically. sqlite-utils'
+``Migrations`` records every applied step in ``_sqlite_migrations`` and runs each one in a
+transaction together with that record. Rules for adding a step: append a new function,
+never edit or reorder an applied one. A database that has steps this code does not know
+was written by a newer spitwall and is refused (see :func:`unknown_migrations`).
+
+Times are UNIX seconds (REAL). Numbers are canonical E.164 digits without ``+``.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATION_SET = "spitwall.reputation"
+migrations = Migrations(MIGRATION_SET)
+
+
+def _run(db: Database, statements: str) -> None:
+    # One statement at a time: sqlite3's executescript() would COMMIT the migration's
+    # transaction behind our back.
+    for stmt in statements.split(";\n"):
+        if stmt.strip():
+            db.execute(stmt)
+
+
+@migrations(name="0001_initial")
+def m0001_initial(db: Database) -> None:
+    _run(
+        db,
+        """
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('user', 'admin', 'auditor')),
+    password_hash TEXT,
+    created REAL NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE user_numbers (
+    tn TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created REAL NOT NULL
+);
+CREATE INDEX user_numbers_user ON user_numbers(user_id);
+CREATE TABLE tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+    label TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    expires REAL
+);
+CREATE INDEX tokens_user ON tokens(user_id);
+CREATE TABLE settings (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    data TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE list_entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope TEXT NOT NULL CHECK (scope IN ('global', 'user')),
+    user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('block', 'allow', 'dno')),
+    pattern TEXT NOT NULL CHECK (pattern GLOB '[1-9]*' AND pattern NOT GLOB '*[^0-9]*'),
+    is_prefix INTEGER NOT NULL CHECK (is_prefix IN (0, 1)),
+    note TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL CHECK (source IN ('api', 'csv', 'admin', 'learned', 'config')),
+    created REAL NOT NULL,
+    expires REAL,
+    CHECK ((scope = 'global') = (user_id IS NULL)),
+    CHECK (kind != 'dno' OR scope = 'global')
+);
+CREATE UNIQUE INDEX list_entries_unique
+    ON list_entries(ifnull(user_id, 0), kind, pattern, is_prefix);
+CREATE INDEX list_entries_user ON list_entries(user_id);
+CREATE TABLE reputation (
+    key_kind TEXT NOT NULL CHECK (key_kind IN ('tn', 'ip', 'origid', 'spc')),
+    key TEXT NOT NULL,
+    calls REAL NOT NULL DEFAULT 0,
+    answered REAL NOT NULL DEFAULT 0,
+    short_calls REAL NOT NULL DEFAULT 0,
+    long_calls REAL NOT NULL DEFAULT 0,
+    cancels REAL NOT NULL DEFAULT 0,
+    unwanted_607 REAL NOT NULL DEFAULT 0,
+    reports_spam REAL NOT NULL DEFAULT 0,
+    reports_not_spam REAL NOT NULL DEFAULT 0,
+    challenge_passed REAL NOT NULL DEFAULT 0,
+    challenge_failed REAL NOT NULL DEFAULT 0,
+    voicemail_left REAL NOT NULL DEFAULT 0,
+    voicemail_none REAL NOT NULL DEFAULT 0,
+    first_seen REAL NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (key_kind, key)
+) WITHOUT ROWID;
+CREATE TABLE learned_allow (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    tn TEXT NOT NULL,
+    strength INTEGER NOT NULL CHECK (strength BETWEEN 0 AND 3),
+    how TEXT NOT NULL,
+    learned REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (user_id, tn)
+) WITHOUT ROWID;
+CREATE TABLE calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id TEXT NOT NULL,
+    time REAL NOT NULL,
+    user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    callee TEXT NOT NULL,
+    caller TEXT,
+    source_ip TEXT NOT NULL DEFAULT '',
+    trunk TEXT,
+    verstat TEXT,
+    attest TEXT,
+    origid TEXT,
+    spc TEXT,
+    score REAL,
+    reasons TEXT NOT NULL DEFAULT '[]',
+    action TEXT NOT NULL,
+    outcome TEXT,
+    final_code INTEGER,
+    answered INTEGER NOT NULL DEFAULT 0,
+    duration REAL,
+    ended REAL
+);
+CREATE INDEX calls_call_id ON calls(call_id);
+CREATE INDEX calls_user_time ON calls(user_id, time);
+CREATE INDEX calls_time ON calls(time);
+CREATE TABLE feedback_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    call_id TEXT,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    user_id INTEGER,
+    caller TEXT,
+    weight REAL NOT NULL DEFAULT 1,
+    targets TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX feedback_call ON feedback_events(call_id);
+CREATE INDEX feedback_time ON feedback_events(time);
+CREATE TABLE voicemails (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    call_id TEXT,
+    caller TEXT,
+    time REAL NOT NULL,
+    duration REAL NOT NULL DEFAULT 0,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0,
+    score REAL,
+    reasons TEXT NOT NULL DEFAULT '[]',
+    heard INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX voicemails_user_time ON voicemails(user_id, time)
+""",
+    )
+
+
+def unknown_migrations(db: Database) -> list[str]:
+    """Applied steps this code does not know: the file comes from a newer spitwall."""
+    known = {m.name for m in migrations._migrations}
+    return [a.name for a in migrations.applied(db) if a.name not in known]
+
+
+def apply(db: Database) -> list[str]:
+    """Apply pending steps; return their names (empty when the schema is current)."""
+    pending = [m.name for m in migrations.pending(db)]
+    if pending:
+        migrations.apply(db)
+    return pending
+
+
+def schema_version(db: Database) -> int:
+    return len(migrations.applied(db))

@@ -1,0 +1,779 @@
+"""The reputation store: one SQLite file, one writer thread, and the in-memory state the
+call path reads.
+
+Theory of operation
+-------------------
+:meth:`Store.open` checks the file (header, lock, integrity), brings the schema up to date
+with the migrations in :mod:`reputation.migrations`, loads every list entry, account,
+token, setting, reputation counter and learned number into memory, and starts the
+:class:`~reputation.writer.Writer`. From then on
+
+* the call path reads only memory: :attr:`lists` (:class:`ListIndex`), :attr:`users`
+  (:class:`UserDirectory`), :attr:`book` (:class:`ReputationBook`), :attr:`learned`;
+* API changes go through ``await store.<change>(...)``: the row is committed first, then the
+  in-memory state is updated on the event-loop thread, so the very next lookup sees it and
+  nothing the API acknowledged can be lost;
+* call records and counters go through :attr:`feedback` (memory at once, disk in the
+  background: a crash loses at most the last batch window);
+* history (calls, voicemails) is read from disk on reader threads (:meth:`read`).
+
+The store is bound to one asyncio loop for its awaited methods; all in-memory state is
+mutated only on that loop's thread. Failures a user can cause come back as
+:class:`~reputation.lists.Invalid` values; a store that cannot be opened raises
+:class:`StoreError` naming the file and the problem — a bad file is never silently reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from sqlite_utils import Database
+
+from . import migrations, records
+from .config import StoreConfig
+from .feedback import (
+    CallContext,
+    Feedback,
+    FeedbackConfig,
+    IdentityStrength,
+    LearnedAllowBook,
+    LearnedNumber,
+    OutcomeApplied,
+    OutcomeKind,
+    ReputationBook,
+    UnknownCall,
+    call_keys,
+    caller_digits,
+    identity_strength,
+)
+from .lists import (
+    Invalid,
+    ListEntry,
+    ListHit,
+    ListIndex,
+    ListKind,
+    ListScope,
+    ListSource,
+    NewListEntry,
+    check_new_entry,
+    entry_from_row,
+)
+from .users import (
+    Role,
+    TokenInfo,
+    User,
+    UserDirectory,
+    UserSettings,
+    check_name,
+    check_password,
+    hash_password,
+    hash_token,
+    new_token,
+    parse_settings,
+    parse_tn,
+    settings_from_json,
+    user_from_row,
+    verify_password,
+)
+from .writer import Writer
+
+T = TypeVar("T")
+SQLITE_HEADER = b"SQLite format 3\x00"
+DEFAULT_FILE = "reputation.sqlite3"
+
+
+class StoreError(Exception):
+    """The database file cannot be used; ``path`` and ``problem`` say which and why."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = Path(path)
+        self.problem = problem
+
+
+def store_path(data_dir: Path | str, config: StoreConfig) -> Path:
+    """Where the file lives: ``config.path`` if set, else ``<data_dir>/reputation.sqlite3``."""
+    return Path(config.path) if config.path else Path(data_dir) / DEFAULT_FILE
+
+
+_ATTEST_STRENGTH = {"A": IdentityStrength.A, "B": IdentityStrength.B, "C": IdentityStrength.C}
+
+
+def feedback_config(config: StoreConfig, short_call_seconds: float = 6.0) -> FeedbackConfig:
+    return FeedbackConfig(
+        half_life=config.half_life_days * 86_400.0,
+        short_call_seconds=short_call_seconds,
+        long_call_seconds=config.long_call_seconds,
+        learn_after_seconds=config.learn_after_seconds,
+        tn_evidence_min_strength=_ATTEST_STRENGTH.get(
+            config.tn_evidence_min_attest, IdentityStrength.NONE
+        ),
+        max_calls_in_memory=config.max_calls_in_memory,
+    )
+
+
+def _connect(path: Path, timeout: float, *, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{quote(str(path))}?mode=ro", uri=True, timeout=timeout, check_same_thread=False
+        )
+    else:
+        conn = sqlite3.connect(str(path), timeout=timeout, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _describe(exc: BaseException, timeout: float) -> str:
+    msg = str(exc)
+    if "locked" in msg or "busy" in msg:
+        return f"database is locked by another connection or process (waited {timeout:g} s): {msg}"
+    if "not a database" in msg or "malformed" in msg or "corrupt" in msg:
+        return (
+            f"file is corrupt or not a SQLite database ({msg}); refusing to reset it:"
+            " restore a backup or move the file away"
+        )
+    return f"cannot use database: {msg}"
+
+
+class Store:
+    """The reputation store. Create with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(
+        self, path: Path, db: Database, config: StoreConfig, short_call_seconds: float
+    ) -> None:
+        self.path = path
+        self.config = config
+        self.lists = ListIndex()
+        self.users = UserDirectory()
+        fcfg = feedback_config(config, short_call_seconds)
+        self.book = ReputationBook(fcfg.half_life)
+        self.learned = LearnedAllowBook()
+        self._load(db)
+        self._writer_db = db
+        self._writer = Writer(
+            db, batch_window=config.batch_window, name=f"sqlite-writer:{path.name}"
+        )
+        self.feedback = Feedback(
+            fcfg,
+            self.book,
+            self.learned,
+            self.submit,
+            learn_enabled=lambda uid: self.users.settings(uid).learn_allow is not False,
+        )
+        self._local = threading.local()
+        self._readers = ThreadPoolExecutor(
+            max(1, config.read_threads), thread_name_prefix="sqlite-reader"
+        )
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(
+        cls, path: Path | str, config: StoreConfig | None = None, *, short_call_seconds: float = 6.0
+    ) -> Store:
+        """Open (creating if absent) and migrate the file; raise :class:`StoreError` if unusable."""
+        cfg = config or StoreConfig()
+        p = Path(path)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if p.exists() and p.stat().st_size > 0:
+                with p.open("rb") as fh:
+                    head = fh.read(16)
+                if head != SQLITE_HEADER:
+                    raise StoreError(
+                        p, f"not a SQLite database (header {head[:16]!r}); refusing to reset it"
+                    )
+        except OSError as exc:
+            raise StoreError(p, f"cannot read: {exc.strerror or exc}") from None
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = _connect(p, cfg.lock_timeout)
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(p, f"cannot switch to WAL journal mode (got {mode!r})")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            # Take and release the write lock: a file another process holds is reported now,
+            # not as a stalled writer later.
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            if cfg.check_on_open != "none":
+                pragma = "quick_check" if cfg.check_on_open == "quick" else "integrity_check"
+                problems = [str(r[0]) for r in conn.execute(f"PRAGMA {pragma}(5)").fetchall()]
+                if problems != ["ok"]:
+                    raise StoreError(p, f"integrity check failed: {'; '.join(problems)}")
+            db = Database(conn, execute_plugins=False)
+            newer = migrations.unknown_migrations(db)
+            if newer:
+                raise StoreError(
+                    p,
+                    f"schema is newer than this spitwall (unknown migrations: {', '.join(newer)})",
+                )
+            migrations.apply(db)
+            return cls(p, db, cfg, short_call_seconds)
+        except StoreError:
+            if conn is not None:
+                conn.close()
+            raise
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreError(p, _describe(exc, cfg.lock_timeout)) from None
+
+    def _load(self, db: Database) -> None:
+        tns: dict[int, list[str]] = {}
+        for r in db.execute("SELECT tn, user_id FROM user_numbers"):
+            tns.setdefault(int(r["user_id"]), []).append(str(r["tn"]))
+        for r in db.execute("SELECT * FROM users"):
+            self.users.put_user(user_from_row(r, tns.get(int(r["id"]), ())), r["password_hash"])
+        for r in db.execute("SELECT * FROM tokens"):
+            self.users.put_token(_token_from_row(r))
+        for r in db.execute("SELECT user_id, data FROM settings"):
+            self.users.put_settings(int(r["user_id"]), settings_from_json(str(r["data"])))
+        for r in db.execute("SELECT * FROM list_entries"):
+            self.lists.add(entry_from_row(r))
+        for r in db.execute("SELECT * FROM reputation"):
+            self.book.load_row(r)
+        for r in db.execute("SELECT * FROM learned_allow"):
+            self.learned.put(
+                LearnedNumber(
+                    int(r["user_id"]),
+                    str(r["tn"]),
+                    IdentityStrength(int(r["strength"])),
+                    str(r["how"]),
+                    float(r["learned"]),
+                    float(r["last_seen"]),
+                    int(r["count"]),
+                )
+            )
+
+    def close(self) -> None:
+        """Commit everything queued and release the file."""
+        self._writer.close()
+        self._readers.shutdown(wait=True)
+        with self._reader_lock:
+            for c in self._reader_conns:
+                c.close()
+            self._reader_conns.clear()
+
+    # ------------------------------------------------------------------ I/O primitives
+    def submit(self, fn: Callable[[Database], T]) -> Future[T]:
+        """Fire-and-forget write: committed within the batch window (call records, counters)."""
+        return self._writer.submit(fn)
+
+    async def write(self, fn: Callable[[Database], T]) -> T:
+        """Run ``fn(db)`` on the writer and return once it is committed (durable)."""
+        return await asyncio.wrap_future(self._writer.submit(fn, urgent=True))
+
+    def write_sync(self, fn: Callable[[Database], T], timeout: float | None = 30.0) -> T:
+        """Blocking :meth:`write` for code without an event loop (tests, one-shot commands)."""
+        return self._writer.submit(fn, urgent=True).result(timeout)
+
+    def _reader_db(self) -> Database:
+        db: Database | None = getattr(self._local, "db", None)
+        if db is None:
+            conn = _connect(self.path, self.config.lock_timeout, readonly=True)
+            with self._reader_lock:
+                self._reader_conns.append(conn)
+            db = self._local.db = Database(conn, execute_plugins=False)
+        return db
+
+    async def read(self, fn: Callable[[Database], T]) -> T:
+        """Run a read-only ``fn(db)`` on a reader thread (sees every committed write)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(self._reader_db()))
+
+    def read_sync(self, fn: Callable[[Database], T]) -> T:
+        return self._readers.submit(lambda: fn(self._reader_db())).result()
+
+    @property
+    def writer_stats(self) -> tuple[int, int]:
+        """(committed batches, failed writes)."""
+        return self._writer.commits, self._writer.failures
+
+    # ------------------------------------------------------------------ users
+    def get_user(self, user_id: int) -> User | None:
+        return self.users.get(user_id)
+
+    def user_for_tn(self, digits: str) -> User | None:
+        return self.users.user_for_tn(digits)
+
+    def authenticate(self, raw_token: str, now: float | None = None) -> User | None:
+        return self.users.authenticate(raw_token, time.time() if now is None else now)
+
+    async def login(self, name: str, password: str) -> User | None:
+        """The enabled user with this name and password (scrypt runs off the event loop)."""
+        u = self.users.by_name(name) if isinstance(name, str) else None
+        stored = None if u is None else self.users.password_hash(u.id)
+        if u is None or stored is None or u.disabled or not isinstance(password, str):
+            # Spend the same time as a real check so names cannot be probed by timing.
+            await asyncio.get_running_loop().run_in_executor(
+                None, verify_password, _dummy_hash(), "x"
+            )
+            return None
+        ok = await asyncio.get_running_loop().run_in_executor(
+            None, verify_password, stored, password
+        )
+        return u if ok else None
+
+    async def add_user(
+        self,
+        name: str,
+        role: Role | str = Role.USER,
+        *,
+        tns: Iterable[str] = (),
+        password: str | None = None,
+        token_label: str = "initial",
+        now: float | None = None,
+    ) -> tuple[User, str] | Invalid:
+        """Create an account with its numbers and a first API token; return (user, raw token).
+
+        The raw token exists only in this return value; the database holds its SHA-256.
+        """
+        t = time.time() if now is None else now
+        n = check_name(name)
+        if isinstance(n, Invalid):
+            return n
+        if self.users.by_name(n) is not None:
+            return Invalid("name", f"{n!r} is already taken")
+        try:
+            r = Role(role)
+        except ValueError:
+            return Invalid("role", f"must be one of user, admin, auditor; got {role!r}")
+        digits: list[str] = []
+        for i, tn in enumerate(tns):
+            d = parse_tn(tn, f"tns[{i}]")
+            if isinstance(d, Invalid):
+                return d
+            if (owner := self.users.user_for_tn(d)) is not None:
+                return Invalid(f"tns[{i}]", f"+{d} already belongs to user {owner.name!r}")
+            if d not in digits:
+                digits.append(d)
+        pw_hash = None
+        if password is not None:
+            pw = check_password(password)
+            if isinstance(pw, Invalid):
+                return pw
+            pw_hash = await asyncio.get_running_loop().run_in_executor(None, hash_password, pw)
+        raw = new_token()
+        th = hash_token(raw)
+
+        def fn(db: Database) -> tuple[int, int]:
+            cur = db.execute(
+                "INSERT INTO users (name, role, password_hash, created) VALUES (?,?,?,?)",
+                [n, r.value, pw_hash, t],
+            )
+            uid = int(cur.lastrowid or 0)
+            for d in digits:
+                db.execute(
+                    "INSERT INTO user_numbers (tn, user_id, created) VALUES (?,?,?)", [d, uid, t]
+                )
+            cur = db.execute(
+                "INSERT INTO tokens (user_id, token_hash, label, created) VALUES (?,?,?,?)",
+                [uid, th, token_label, t],
+            )
+            return uid, int(cur.lastrowid or 0)
+
+        try:
+            uid, tid = await self.write(fn)
+        except sqlite3.IntegrityError as exc:
+            return Invalid("name", f"conflicts with an existing account or number ({exc})")
+        user = User(uid, n, r, tuple(sorted(digits)), t, False, pw_hash is not None)
+        self.users.put_user(user, pw_hash)
+        self.users.put_token(TokenInfo(tid, uid, token_label, t, None, th))
+        return user, raw
+
+    async def create_token(
+        self,
+        user_id: int,
+        label: str = "",
+        *,
+        expires: float | None = None,
+        now: float | None = None,
+    ) -> tuple[TokenInfo, str] | Invalid:
+        t = time.time() if now is None else now
+        if self.users.get(user_id) is None:
+            return Invalid("user", f"no user {user_id}")
+        if not isinstance(label, str) or len(label) > 100:
+            return Invalid("label", "at most 100 characters")
+        raw = new_token()
+        th = hash_token(raw)
+        tid = await self.write(
+            lambda db: int(
+                db.execute(
+                    "INSERT INTO tokens (user_id, token_hash, label, created, expires)"
+                    " VALUES (?,?,?,?,?)",
+                    [user_id, th, label, t, expires],
+                ).lastrowid
+                or 0
+            )
+        )
+        info = TokenInfo(tid, user_id, label, t, expires, th)
+        self.users.put_token(info)
+        return info, raw
+
+    async def revoke_token(self, user_id: int, token_id: int) -> bool:
+        """Delete one of ``user_id``'s tokens; False if it is not theirs or does not exist."""
+        if not any(t.id == token_id for t in self.users.tokens_of(user_id)):
+            return False
+        await self.write(
+            lambda db: db.execute(
+                "DELETE FROM tokens WHERE id = ? AND user_id = ?", [token_id, user_id]
+            )
+        )
+        self.users.drop_token(token_id)
+        return True
+
+    def tokens_of(self, user_id: int) -> list[TokenInfo]:
+        return self.users.tokens_of(user_id)
+
+    async def set_password(self, user_id: int, password: str | None) -> User | Invalid:
+        u = self.users.get(user_id)
+        if u is None:
+            return Invalid("user", f"no user {user_id}")
+        h = None
+        if password is not None:
+            pw = check_password(password)
+            if isinstance(pw, Invalid):
+                return pw
+            h = await asyncio.get_running_loop().run_in_executor(None, hash_password, pw)
+        await self.write(
+            lambda db: db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [h, user_id])
+        )
+        nu = _replace_user(u, has_password=h is not None)
+        self.users.put_user(nu, h)
+        return nu
+
+    async def update_user(
+        self, user_id: int, *, role: Role | str | None = None, disabled: bool | None = None
+    ) -> User | Invalid:
+        u = self.users.get(user_id)
+        if u is None:
+            return Invalid("user", f"no user {user_id}")
+        try:
+            r = u.role if role is None else Role(role)
+        except ValueError:
+            return Invalid("role", f"must be one of user, admin, auditor; got {role!r}")
+        d = u.disabled if disabled is None else bool(disabled)
+        await self.write(
+            lambda db: db.execute(
+                "UPDATE users SET role = ?, disabled = ? WHERE id = ?", [r.value, int(d), user_id]
+            )
+        )
+        nu = _replace_user(u, role=r, disabled=d)
+        self.users.put_user(nu, self.users.password_hash(user_id))
+        return nu
+
+    async def delete_user(self, user_id: int) -> bool:
+        """Remove an account with its numbers, tokens, settings, lists and voicemails."""
+        if self.users.get(user_id) is None:
+            return False
+        await self.write(lambda db: db.execute("DELETE FROM users WHERE id = ?", [user_id]))
+        self.users.drop_user(user_id)
+        self.lists.drop_owner(user_id)
+        self.learned.forget(user_id)
+        return True
+
+    async def add_number(
+        self, user_id: int, tn: str, *, now: float | None = None
+    ) -> User | Invalid:
+        t = time.time() if now is None else now
+        u = self.users.get(user_id)
+        if u is None:
+            return Invalid("user", f"no user {user_id}")
+        d = parse_tn(tn)
+        if isinstance(d, Invalid):
+            return d
+        owner = self.users.user_for_tn(d)
+        if owner is not None:
+            return (
+                u if owner.id == user_id else Invalid("tn", f"+{d} already belongs to another user")
+            )
+        try:
+            await self.write(
+                lambda db: db.execute(
+                    "INSERT INTO user_numbers (tn, user_id, created) VALUES (?,?,?)",
+                    [d, user_id, t],
+                )
+            )
+        except sqlite3.IntegrityError:
+            return Invalid("tn", f"+{d} already belongs to another user")
+        nu = _replace_user(u, tns=tuple(sorted((*u.tns, d))))
+        self.users.put_user(nu, self.users.password_hash(user_id))
+        return nu
+
+    async def remove_number(self, user_id: int, tn: str) -> User | Invalid:
+        u = self.users.get(user_id)
+        if u is None:
+            return Invalid("user", f"no user {user_id}")
+        d = parse_tn(tn)
+        if isinstance(d, Invalid):
+            return d
+        if d not in u.tns:
+            return Invalid("tn", f"+{d} is not one of this user's numbers")
+        await self.write(
+            lambda db: db.execute(
+                "DELETE FROM user_numbers WHERE tn = ? AND user_id = ?", [d, user_id]
+            )
+        )
+        nu = _replace_user(u, tns=tuple(x for x in u.tns if x != d))
+        self.users.put_user(nu, self.users.password_hash(user_id))
+        return nu
+
+    def settings(self, user_id: int) -> UserSettings:
+        return self.users.settings(user_id)
+
+    async def update_settings(
+        self, user_id: int, patch: Mapping[str, Any], *, now: float | None = None
+    ) -> UserSettings | Invalid:
+        """Merge a validated JSON patch into the user's settings (null resets a key)."""
+        t = time.time() if now is None else now
+        if self.users.get(user_id) is None:
+            return Invalid("user", f"no user {user_id}")
+        s = parse_settings(patch, self.users.settings(user_id))
+        if isinstance(s, Invalid):
+            return s
+        data = json.dumps(s.to_json(), sort_keys=True)
+        await self.write(
+            lambda db: db.execute(
+                "INSERT INTO settings (user_id, data, updated) VALUES (?,?,?)"
+                " ON CONFLICT (user_id)"
+                " DO UPDATE SET data = excluded.data, updated = excluded.updated",
+                [user_id, data, t],
+            )
+        )
+        self.users.put_settings(user_id, s)
+        return s
+
+    # ------------------------------------------------------------------ lists
+    def match(self, user_id: int | None, digits: str, now: float) -> ListHit | None:
+        return self.lists.match(user_id, digits, now)
+
+    def lists_for_user(self, user_id: int, kind: ListKind | None = None) -> list[ListEntry]:
+        """Only ``user_id``'s own entries (never global ones, never another user's)."""
+        return self.lists.entries(user_id, kind)
+
+    def global_lists(self, kind: ListKind | None = None) -> list[ListEntry]:
+        return self.lists.entries(None, kind)
+
+    async def add_entry(
+        self, new: NewListEntry, *, now: float | None = None
+    ) -> ListEntry | Invalid:
+        """Add (or update the note/expiry/source of) one entry; durable before returning."""
+        r = await self.add_entries([new], now=now)
+        return r[0]
+
+    async def add_entries(
+        self, news: Sequence[NewListEntry], *, now: float | None = None
+    ) -> list[ListEntry | Invalid]:
+        """Add many entries in one transaction (CSV import). Same pattern again = update."""
+        t = time.time() if now is None else now
+        out: list[ListEntry | Invalid] = []
+        ok: list[tuple[int, NewListEntry]] = []
+        for i, e in enumerate(news):
+            bad = check_new_entry(e)
+            if bad is None and e.user_id is not None and self.users.get(e.user_id) is None:
+                bad = Invalid("user", f"no user {e.user_id}")
+            out.append(bad if bad is not None else Invalid("", "pending"))
+            if bad is None:
+                ok.append((i, e))
+
+        def fn(db: Database) -> list[Any]:
+            rows = []
+            for _, e in ok:
+                rows.append(
+                    db.execute(
+                        "INSERT INTO list_entries (scope, user_id, kind, pattern, is_prefix,"
+                        " note, source, created, expires) VALUES (?,?,?,?,?,?,?,?,?)"
+                        " ON CONFLICT (ifnull(user_id, 0), kind, pattern, is_prefix)"
+                        " DO UPDATE SET note = excluded.note, source = excluded.source,"
+                        " expires = excluded.expires RETURNING *",
+                        [
+                            e.scope.value,
+                            e.user_id,
+                            e.kind.value,
+                            e.pattern.digits,
+                            int(e.pattern.prefix),
+                            e.note,
+                            e.source.value,
+                            t,
+                            e.expires,
+                        ],
+                    ).fetchone()
+                )
+            return rows
+
+        if ok:
+            rows = await self.write(fn)
+            for (i, _), row in zip(ok, rows, strict=True):
+                entry = entry_from_row(row)
+                self.lists.add(entry)
+                out[i] = entry
+        return out
+
+    async def delete_entry(self, entry_id: int, *, user_id: int | None) -> ListEntry | None:
+        """Delete an entry owned by ``user_id`` (None = a global entry). Someone else's id: None."""
+        e = self.lists.get(entry_id)
+        if e is None or e.user_id != user_id:
+            return None
+        await self.write(lambda db: db.execute("DELETE FROM list_entries WHERE id = ?", [entry_id]))
+        self.lists.remove(entry_id)
+        return e
+
+    async def purge_expired(self, now: float | None = None) -> int:
+        ids = self.lists.expired(time.time() if now is None else now)
+        if not ids:
+            return 0
+
+        def fn(db: Database) -> None:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                db.execute(
+                    f"DELETE FROM list_entries WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                )
+
+        await self.write(fn)
+        for i in ids:
+            self.lists.remove(i)
+        return len(ids)
+
+    # ------------------------------------------------------------------ calls, reports, voicemail
+    async def calls_for_user(
+        self, user_id: int, limit: int = 50, before_id: int | None = None
+    ) -> list[records.CallRecord]:
+        return await self.read(lambda db: records.calls_for_user(db, user_id, limit, before_id))
+
+    async def recent_calls(
+        self, limit: int = 50, before_id: int | None = None
+    ) -> list[records.CallRecord]:
+        return await self.read(lambda db: records.recent_calls(db, limit, before_id))
+
+    async def get_call(self, call_row_id: int, *, user_id: int | None) -> records.CallRecord | None:
+        """A call by row id; with a ``user_id``, only that user's call (else None)."""
+        return await self.read(lambda db: records.get_call(db, call_row_id, user_id))
+
+    async def report_call(
+        self, user_id: int, call_row_id: int, spam: bool, *, now: float | None = None
+    ) -> OutcomeApplied | Invalid:
+        """A subscriber's "spam" / "not spam" on one of their calls (once per call and kind)."""
+        t = time.time() if now is None else now
+        call = await self.get_call(call_row_id, user_id=user_id)
+        if call is None:
+            return Invalid("call", f"no call {call_row_id} for this user")
+        kind = OutcomeKind.REPORT_SPAM if spam else OutcomeKind.REPORT_NOT_SPAM
+        ctx = self.feedback.context(call.call_id)
+        if ctx is None or ctx.user_id != user_id:
+            ctx = await self._context_from_disk(call)
+        return self.feedback.apply(ctx, kind, None, now=t, reporter=user_id)
+
+    async def record_outcome(
+        self,
+        call_id: str,
+        kind: OutcomeKind | str,
+        detail: int | float | str | None = None,
+        *,
+        now: float | None = None,
+    ) -> OutcomeApplied | UnknownCall:
+        """Like ``feedback.record_outcome`` but finds calls no longer in memory on disk."""
+        t = time.time() if now is None else now
+        r = self.feedback.record_outcome(call_id, kind, detail, now=t)
+        if not isinstance(r, UnknownCall):
+            return r
+        call = await self.read(lambda db: records.latest_call(db, call_id))
+        if call is None:
+            return UnknownCall.UNKNOWN_CALL
+        ctx = await self._context_from_disk(call)
+        return self.feedback.apply(ctx, OutcomeKind(kind), detail, now=t)
+
+    async def _context_from_disk(self, call: records.CallRecord) -> CallContext:
+        applied = await self.read(lambda db: records.applied_kinds(db, call.call_id))
+        tn = caller_digits(call.caller)
+        ctx = CallContext(
+            call.call_id,
+            call.time,
+            call.user_id,
+            tn,
+            call_keys(tn, call.source_ip, call.origid, call.spc),
+            identity_strength(call.verstat, call.attest),
+            call.answered,
+            {OutcomeKind(k) for k in applied if k in OutcomeKind._value2member_map_},
+        )
+        self.feedback.adopt(ctx)
+        return ctx
+
+    async def add_voicemail(self, v: records.NewVoicemail) -> records.Voicemail | Invalid:
+        if self.users.get(v.user_id) is None:
+            return Invalid("user", f"no user {v.user_id}")
+        return await self.write(lambda db: records.insert_voicemail(db, v))
+
+    async def voicemails_for_user(
+        self, user_id: int, limit: int = 50, before_id: int | None = None
+    ) -> list[records.Voicemail]:
+        return await self.read(
+            lambda db: records.voicemails_for_user(db, user_id, limit, before_id)
+        )
+
+    async def get_voicemail(self, user_id: int, vm_id: int) -> records.Voicemail | None:
+        return await self.read(lambda db: records.get_voicemail(db, user_id, vm_id))
+
+    async def delete_voicemail(self, user_id: int, vm_id: int) -> records.Voicemail | None:
+        """Delete the row (the caller deletes the file at ``path``); None if not this user's."""
+        return await self.write(lambda db: records.delete_voicemail(db, user_id, vm_id))
+
+    async def mark_voicemail_heard(self, user_id: int, vm_id: int) -> bool:
+        return await self.write(lambda db: records.mark_heard(db, user_id, vm_id))
+
+    # ------------------------------------------------------------------ learned allow
+    def knows(self, user_id: int, tn: str, strength: IdentityStrength | int) -> bool:
+        return self.learned.knows(user_id, tn, strength)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password("spitwall-timing-equaliser")
+
+
+def _token_from_row(r: Any) -> TokenInfo:
+    return TokenInfo(
+        int(r["id"]),
+        int(r["user_id"]),
+        str(r["label"]),
+        float(r["created"]),
+        None if r["expires"] is None else float(r["expires"]),
+        str(r["token_hash"]),
+    )
+
+
+def _replace_user(u: User, **changes: Any) -> User:
+    return dataclasses.replace(u, **changes)
+
+
+def user_list_entry(
+    user_id: int,
+    kind: ListKind,
+    pattern: Any,
+    *,
+    note: str = "",
+    source: Any = None,
+    expires: float | None = None,
+) -> NewListEntry:
+    """Shorthand for a subscriber's entry (source defaults to ``api``)."""
+    return NewListEntry(
+        ListScope.USER, user_id, kind, pattern, note, source or ListSource.API, expires
+    )
+
+
+__all__ = ["DEFAULT_FILE", "Store", "StoreError", "feedback_config", "store_path"]

@@ -1,0 +1,246 @@
+"""The store on real SQLite files: migrations, reopening, every table, bad files."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from reputation import migrations
+from reputation.config import StoreConfig
+from reputation.feedback import KeyKind, OutcomeKind
+from reputation.lists import ListKind
+from reputation.model import CallFacts, Reason, Score
+from reputation.records import NewVoicemail
+from reputation.store import Store, StoreError, store_path
+
+from .storekit import FAST, global_entry, raw, store, user_entry
+
+__all__ = ["store"]
+
+TABLES = {
+    "users", "user_numbers", "tokens", "settings", "list_entries", "reputation",
+    "learned_allow", "calls", "feedback_events", "voicemails",
+}  # fmt: skip
+
+
+def test_migrations_from_empty_then_reopen_is_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    s = Store.open(path, FAST)
+    s.close()
+    with raw(path) as c:
+        names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert names >= TABLES
+        applied = [r[0] for r in c.execute("SELECT name FROM _sqlite_migrations")]
+        assert applied == ["0001_initial"]
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    for _ in range(2):
+        Store.open(path, FAST).close()
+    with raw(path) as c:
+        assert c.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 1
+    db = Database(sqlite3.connect(path))
+    assert migrations.schema_version(db) == 1
+    assert migrations.unknown_migrations(db) == []
+
+
+def test_default_path_is_under_data_dir(tmp_path: Path) -> None:
+    assert store_path(tmp_path, StoreConfig()) == tmp_path / "reputation.sqlite3"
+    assert store_path(tmp_path, StoreConfig(path="/x/y.db")) == Path("/x/y.db")
+
+
+def test_database_from_a_newer_spitwall_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    Store.open(path, FAST).close()
+    with raw(path) as c:
+        c.execute(
+            "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES (?,?,?)",
+            [migrations.MIGRATION_SET, "9999_future", "x"],
+        )
+    with pytest.raises(StoreError, match=r"newer.*9999_future"):
+        Store.open(path, FAST)
+
+
+def test_garbage_file_is_a_clear_error_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    junk = b"this is not a database\n" * 200
+    path.write_bytes(junk)
+    with pytest.raises(StoreError) as ei:
+        Store.open(path, FAST)
+    assert ei.value.path == path
+    assert "not a SQLite database" in str(ei.value) and str(path) in str(ei.value)
+    assert path.read_bytes() == junk
+
+
+def test_corrupt_pages_behind_a_valid_header_are_reported(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    Store.open(path, FAST).close()
+    with raw(path) as c:
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    assert len(data) > 4096 * 3
+    data[100 : len(data)] = b"\xa5" * (len(data) - 100)  # keep the 100-byte header, smash the rest
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"corrupt|integrity|not a SQLite"):
+        Store.open(path, FAST)
+
+
+def test_locked_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    Store.open(path, FAST).close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA locking_mode = EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(StoreError, match="locked") as ei:
+            Store.open(path, StoreConfig(lock_timeout=0.2))
+        assert time.monotonic() - t0 < 5
+        assert ei.value.path == path
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    Store.open(path, FAST).close()  # usable again once the other side lets go
+
+
+def test_fresh_file_locked_by_a_writer_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("CREATE TABLE x (a)")
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked"):
+            Store.open(path, StoreConfig(lock_timeout=0.2))
+    finally:
+        other.close()
+
+
+def test_unreadable_directory_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot"):
+        Store.open(blocker / "sub" / "r.sqlite3", FAST)
+
+
+async def test_every_table_written_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    s = Store.open(path, FAST)
+    now = 1_800_000_000.0
+    r = await s.add_user(
+        "alice", "user", tns=["+1 555 123 0001"], password="correct horse", now=now
+    )
+    assert not isinstance(r, type(None)) and isinstance(r, tuple)
+    alice, token = r
+    await s.update_settings(
+        alice.id, {"strictness": "strict", "band_actions": {"likely": "voicemail"}}
+    )
+    await s.add_entry(user_entry(alice.id, ListKind.BLOCK, "+1555*", note="spam range"), now=now)
+    await s.add_entry(global_entry(ListKind.DNO, "+18005550100"), now=now)
+    facts = CallFacts(
+        call_id="c1", caller="+12025550111", callee="15551230001", time=now, source_ip="192.0.2.7",
+        verstat="TN-Validation-Passed", attest="A", origid="orig-1", spc="1234",
+    )  # fmt: skip
+    score = Score(42.0, (Reason("shaken.attest_a", -0.85, "A"),))
+    s.feedback.record_call(facts, user_id=alice.id, score=score, action="forward")
+    s.feedback.record_outcome("c1", OutcomeKind.FINAL_RESPONSE, 200, now=now + 5)
+    s.feedback.record_outcome("c1", OutcomeKind.BYE, 300.0, now=now + 305)
+    vm = await s.add_voicemail(
+        NewVoicemail(
+            alice.id, "+12025550111", now, 12.5, "vm/1.wav", 200_000, "c1", 42.0, score.reasons
+        )
+    )
+    s.close()
+
+    s = Store.open(path, FAST)
+    try:
+        assert s.authenticate(token, now) == s.get_user(alice.id)
+        assert s.user_for_tn("15551230001") is not None
+        assert s.settings(alice.id).strictness == "strict"
+        assert s.settings(alice.id).band_action("likely") == "voicemail"
+        assert [str(e.pattern) for e in s.lists_for_user(alice.id)] == ["+1555*"]
+        assert [e.kind for e in s.global_lists()] == [ListKind.DNO]
+        c = s.book.get(KeyKind.TN, "12025550111", now + 305)
+        assert c.calls == pytest.approx(1.0, rel=1e-3) and c.long_calls == pytest.approx(
+            1.0, rel=1e-3
+        )
+        assert s.book.get(KeyKind.ORIGID, "orig-1", now + 305).answered == pytest.approx(
+            1, rel=1e-3
+        )
+        assert s.knows(alice.id, "12025550111", 3)
+        calls = await s.calls_for_user(alice.id)
+        assert len(calls) == 1
+        call = calls[0]
+        assert call.caller == "+12025550111" and call.answered and call.duration == 300.0
+        assert call.reasons == score.reasons and call.outcome == "bye" and call.final_code == 200
+        assert not isinstance(vm, type(None))
+        vms = await s.voicemails_for_user(alice.id)
+        assert [v.path for v in vms] == ["vm/1.wav"] and vms[0].reasons == score.reasons
+    finally:
+        s.close()
+    with raw(path) as c:
+        counts = {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+    assert all(n > 0 for n in counts.values()), counts
+    assert counts["feedback_events"] == 2
+
+
+async def test_tokens_and_passwords_never_stored_in_clear(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    s = Store.open(path, FAST)
+    r = await s.add_user("bob", "admin", password="s3cret-passphrase")
+    assert isinstance(r, tuple)
+    bob, token = r
+    r2 = await s.create_token(bob.id, "laptop")
+    assert isinstance(r2, tuple)
+    s.close()
+    blob = path.read_bytes() + (
+        path.with_name(path.name + "-wal").read_bytes()
+        if path.with_name(path.name + "-wal").exists()
+        else b""
+    )
+    for secret in (token, r2[1], "s3cret-passphrase"):
+        assert secret.encode() not in blob
+        assert secret[4:].encode() not in blob
+    with raw(path) as c:
+        hashes = [r[0] for r in c.execute("SELECT token_hash FROM tokens")]
+    assert all(len(h) == 64 for h in hashes)
+
+
+async def test_write_and_read_primitives(store: Store) -> None:
+    assert await store.write(lambda db: db.execute("SELECT 41 + 1").fetchone()[0]) == 42
+    await store.write(lambda db: db.execute("CREATE TABLE scratch (x)"))
+    store.submit(lambda db: db.execute("INSERT INTO scratch VALUES (1)"))
+    await store.write(lambda db: None)  # a later awaited write commits after the earlier one
+    assert (
+        await store.read(lambda db: db.execute("SELECT count(*) FROM scratch").fetchone()[0]) == 1
+    )
+    with pytest.raises(sqlite3.OperationalError):
+        await store.write(lambda db: db.execute("INSERT INTO nowhere VALUES (1)"))
+    # one failing function rolls back only itself
+    await store.write(lambda db: db.execute("INSERT INTO scratch VALUES (2)"))
+    assert (
+        await store.read(lambda db: db.execute("SELECT count(*) FROM scratch").fetchone()[0]) == 2
+    )
+
+
+async def test_readers_cannot_write(store: Store) -> None:
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await store.read(lambda db: db.execute("CREATE TABLE t (x)"))
+
+
+async def test_batching_groups_background_writes(tmp_path: Path) -> None:
+    s = Store.open(tmp_path / "r.sqlite3", StoreConfig(batch_window=0.2))
+    try:
+        await s.write(lambda db: db.execute("CREATE TABLE t (x)"))
+        before, _ = s.writer_stats
+        futs = [
+            s.submit(lambda db, i=i: db.execute("INSERT INTO t VALUES (?)", [i]))
+            for i in range(500)
+        ]
+        for f in futs:
+            f.result(5)
+        after, failures = s.writer_stats
+        assert after - before <= 3 and failures == 0
+    finally:
+        s.close()
