@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from .errors import SipFramingError, SipParseError
+from .grammar import bounded_int
 from .parser import DEFAULT_LIMITS, Limits, parse_message
 
 _CL_RE = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(.*?)[ \t]*\r?$", re.I | re.M)
@@ -132,7 +133,8 @@ class StreamFramer:
         value = values.pop()
         if not _DIGITS_RE.match(value):
             raise self._fail("Bad Content-Length", 400, head)
-        return int(value)
+        n = bounded_int(value.decode("ascii"), 10**15)
+        return 10**15 if n is None else n
 
     def _fail(self, reason: str, status: int, head: bytes) -> SipFramingError:
         """A framing error carrying whatever headers can be read, so the transport can

@@ -20,6 +20,23 @@ _PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~:\[\]/&$@?=]+\Z")
 _LWS_RE = re.compile(r"[ \t]+")
 
 
+_DIGITS_RE = re.compile(r"[0-9]+\Z")
+
+
+def bounded_int(text: str, maximum: int) -> int | None:
+    """``text`` as an int if it is ASCII digits (leading zeros allowed) and <= ``maximum``.
+
+    Never calls ``int()`` on a huge digit string (CPython refuses > 4300 digits).
+    """
+    if not _DIGITS_RE.match(text):
+        return None
+    t = text.lstrip("0") or "0"
+    if len(t) > len(str(maximum)):
+        return None
+    value = int(t)
+    return value if value <= maximum else None
+
+
 def is_token(text: str) -> bool:
     """``token`` of RFC 3261 §25.1 (non-empty)."""
     return TOKEN_RE.match(text) is not None

@@ -16,7 +16,9 @@ from .errors import SipParseError
 from .grammar import (
     TOKEN_CHARS,
     Params,
+    bounded_int,
     drop_param,
+    find_unquoted,
     format_params,
     get_param,
     has_param,
@@ -87,7 +89,7 @@ class Via:
     def rport(self) -> int | None:
         """The filled-in ``rport`` value, if any (``;rport`` alone gives ``None``)."""
         v = self.param("rport")
-        return int(v) if v else None
+        return bounded_int(v, 65535) if v else None
 
     @property
     def maddr(self) -> str | None:
@@ -96,7 +98,7 @@ class Via:
     @property
     def ttl(self) -> int | None:
         v = self.param("ttl")
-        return int(v) if v else None
+        return bounded_int(v, 255) if v else None
 
     @property
     def transport_upper(self) -> str:
@@ -158,21 +160,17 @@ def parse_via(value: str) -> Via:
         host, _ = split_hostport(host, value)
         port: int | None = None
         if port_text is not None:
-            if not _DIGITS_RE.match(port_text) or int(port_text) > 65535:
+            port = bounded_int(port_text, 65535)
+            if port is None:
                 raise SipParseError("Bad Via", detail=value[:80])
-            port = int(port_text)
         params = parse_params(params_text or "", "Via")
     except SipParseError as exc:
         raise SipParseError("Bad Via", detail=exc.detail or value[:80]) from None
     for pname, pvalue in params:
         low = pname.lower()
-        if low == "ttl" and (pvalue is None or not _DIGITS_RE.match(pvalue) or int(pvalue) > 255):
+        if low == "ttl" and (pvalue is None or bounded_int(pvalue, 255) is None):
             raise SipParseError("Bad Via", detail="ttl: " + value[:80])
-        if (
-            low == "rport"
-            and pvalue is not None
-            and (not _DIGITS_RE.match(pvalue) or int(pvalue) > 65535)
-        ):
+        if low == "rport" and pvalue is not None and bounded_int(pvalue, 65535) is None:
             raise SipParseError("Bad Via", detail="rport: " + value[:80])
         if low in ("branch", "received", "maddr") and not pvalue:
             raise SipParseError("Bad Via", detail=f"{pname}: " + value[:80])
@@ -250,7 +248,7 @@ def parse_name_addr(value: str, what: str = "Address") -> NameAddr:
         if lt < 0 or s[i:lt].strip():
             raise SipParseError(f"Bad {what}", detail=s[:80])
         return _bracketed(s, lt, display, what)
-    lt = s.find("<")
+    lt = find_unquoted(s, "<") if '"' in s else s.find("<")
     if lt >= 0:
         before = s[:lt].strip()
         if before:
@@ -288,8 +286,8 @@ def parse_cseq(value: str) -> CSeq:
     parts = value.split()
     if len(parts) != 2 or not _DIGITS_RE.match(parts[0]) or not is_token(parts[1]):
         raise SipParseError("Bad CSeq", detail=value[:80])
-    number = int(parts[0])
-    if number > MAX_CSEQ:
+    number = bounded_int(parts[0], MAX_CSEQ)
+    if number is None:
         raise SipParseError("Bad CSeq", detail="sequence number too large")
     return CSeq(number, parts[1])
 
@@ -302,15 +300,18 @@ def check_call_id(value: str) -> str:
 
 def parse_max_forwards(value: str) -> int:
     """RFC 3261 §20.22: an integer 0..255 (leading zeros allowed)."""
-    if not _DIGITS_RE.match(value) or int(value) > 255:
+    mf = bounded_int(value, 255)
+    if mf is None:
         raise SipParseError("Bad Max-Forwards", detail=value[:40])
-    return int(value)
+    return mf
 
 
 def parse_content_length(value: str) -> int:
+    """Octets of body; absurdly large values come back as 10**15 (larger than any limit)."""
     if not _DIGITS_RE.match(value):
         raise SipParseError("Bad Content-Length", detail=value[:40])
-    return int(value)
+    n = bounded_int(value, 10**15)
+    return 10**15 if n is None else n
 
 
 STAR: Literal["*"] = "*"
@@ -327,7 +328,7 @@ def parse_contacts(values: list[str]) -> tuple[NameAddr, ...] | Literal["*"]:
         out.append(parse_name_addr(v, "Contact"))
     for c in out:
         exp = c.param("expires")
-        if exp is not None and (not _DIGITS_RE.match(exp) or int(exp) > MAX_CSEQ):
+        if exp is not None and bounded_int(exp, MAX_CSEQ) is None:
             raise SipParseError("Bad Contact", detail="expires: " + exp[:40])
     return tuple(out)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Literal, TypeVar, overload
 
-from .grammar import comma_spans, split_commas
+from .grammar import bounded_int, comma_spans, split_commas
 from .headers import (
     CSeq,
     NameAddr,
@@ -58,6 +58,73 @@ COMPACT_FORMS: dict[str, str] = {
 
 _KEY_CACHE: dict[str, str] = {}
 _KEY_CACHE_MAX = 4096
+_COMMON = (
+    "Via",
+    "From",
+    "To",
+    "Call-ID",
+    "CSeq",
+    "Max-Forwards",
+    "Contact",
+    "Content-Type",
+    "Content-Length",
+    "Route",
+    "Record-Route",
+    "Allow",
+    "Supported",
+    "Require",
+    "Proxy-Require",
+    "User-Agent",
+    "Server",
+    "Expires",
+    "Identity",
+    "P-Asserted-Identity",
+    "Privacy",
+    "Diversion",
+    "History-Info",
+    "Reason",
+    "Call-Info",
+    "Accept",
+    "Event",
+    "Session-Expires",
+    "Min-SE",
+    "Authorization",
+    "Proxy-Authorization",
+    "WWW-Authenticate",
+    "Proxy-Authenticate",
+    "Subject",
+    "Date",
+    "Timestamp",
+    "Warning",
+    "Retry-After",
+    "Allow-Events",
+    "Referred-By",
+    "Refer-To",
+    "P-Charging-Vector",
+    "Organization",
+    "v",
+    "f",
+    "t",
+    "i",
+    "m",
+    "l",
+    "c",
+    "k",
+    "s",
+    "e",
+    "o",
+    "r",
+    "b",
+    "u",
+    "y",
+    "x",
+)
+_KNOWN: dict[str, str] = {}
+"""Header-name spellings already checked to be tokens, with their lookup key."""
+for _n in _COMMON:
+    for _spelling in (_n, _n.lower(), _n.upper()):
+        _KNOWN[_spelling] = COMPACT_FORMS.get(_n.lower(), _n.lower())
+known_key = _KNOWN.get
 
 
 def header_key(name: str) -> str:
@@ -328,7 +395,7 @@ def _top_via(h: Headers) -> Via | None:
 def _with_length(headers: Headers, body: bytes) -> Headers:
     cl = headers.get("content-length")
     n = len(body)
-    if cl is not None and cl.isdigit() and int(cl) == n and len(headers.positions("l")) == 1:
+    if cl is not None and bounded_int(cl, n) == n and len(headers.positions("l")) == 1:
         return headers
     return headers.replace("Content-Length", str(n))
 

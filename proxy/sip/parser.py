@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import SipParseError
-from .grammar import TOKEN_RE
+from .grammar import TOKEN_RE, bounded_int
 from .headers import (
     MAX_CSEQ,
     check_call_id,
@@ -24,7 +24,7 @@ from .headers import (
     parse_max_forwards,
     parse_name_addr,
 )
-from .message import Headers, Message, Request, Response, header_key
+from .message import Headers, Message, Request, Response, header_key, known_key
 from .uri import SipUri, parse_uri
 
 
@@ -122,12 +122,15 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
         if colon <= 0:
             raise SipParseError("Malformed Header Line", detail=line[:80], start_line=start_line)
         name = line[:colon]
-        if name[-1] == " " or name[-1] == "\t":
-            name = name.rstrip()
-        if not TOKEN_RE.match(name):
-            raise SipParseError("Bad Header Name", detail=name[:80], start_line=start_line)
+        key = known_key(name)
+        if key is None:
+            if name[-1] == " " or name[-1] == "\t":
+                name = name.rstrip()
+            if not TOKEN_RE.match(name):
+                raise SipParseError("Bad Header Name", detail=name[:80], start_line=start_line)
+            key = header_key(name)
         fields.append((name, line[colon + 1 :].strip()))
-        keys.append(header_key(name))
+        keys.append(key)
     if len(fields) > limits.max_headers:
         raise SipParseError("Too Many Header Fields", start_line=start_line)
     index: dict[str, list[int]] = {}
@@ -248,5 +251,5 @@ def check_deep(msg: Message) -> None:
     for name in ("require", "proxy-require", "supported", "unsupported"):
         msg.option_tags(name)
     for v in msg.headers.get_all("expires"):
-        if not v.isdigit() or int(v) > MAX_CSEQ:
+        if bounded_int(v, MAX_CSEQ) is None:
             raise SipParseError("Bad Expires", detail=v[:40])

@@ -30,6 +30,16 @@ _TEL_GLOBAL_RE = re.compile(r"\+[0-9\-.()]*[0-9][0-9\-.()]*\Z")
 _TEL_LOCAL_RE = re.compile(r"[0-9A-Fa-f*#\-.()]*[0-9A-Fa-f*#][0-9A-Fa-f*#\-.()]*\Z")
 _OPAQUE_RE = re.compile(r"[^\s<>\"]+\Z")
 _VISUAL = str.maketrans("", "", "-.()")
+_SIP_FAST_RE = re.compile(
+    r"(?:([A-Za-z0-9\-_.!~*'()&=+$,;?/%]+)(?::([A-Za-z0-9\-_.!~*'()&=+$,%]*))?@)?"
+    r"([A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9_.])?)(?::([0-9]{1,5}))?"
+    r"((?:;[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]+(?:=[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]+)?)*)"
+    r"(?:\?([A-Za-z0-9\-_.!~*'()\[\]/?:+$%]+=[A-Za-z0-9\-_.!~*'()\[\]/?:+$%]*"
+    r"(?:&[A-Za-z0-9\-_.!~*'()\[\]/?:+$%]+=[A-Za-z0-9\-_.!~*'()\[\]/?:+$%]*)*))?\Z"
+)
+_BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+"""One-pass match of the common sip: URI (hostname or IPv4 host); anything else (IPv6
+references, errors) takes the step-by-step path, which names the defect."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +211,27 @@ def _bad(text: str, what: str = "Bad SIP URI") -> SipParseError:
 
 
 def _parse_sip(scheme: str, rest: str, text: str) -> SipUri:
+    m = _SIP_FAST_RE.match(rest)
+    if m is not None and ("%" not in rest or _BAD_ESCAPE_RE.search(rest) is None):
+        user, password, host, port_text, params_text, headers_text = m.groups()
+        port = int(port_text) if port_text is not None else None
+        if port is None or port <= 65535:
+            params: Params = ()
+            if params_text:
+                params = tuple(
+                    (p, None) if (eq := p.find("=")) < 0 else (p[:eq], p[eq + 1 :])
+                    for p in params_text[1:].split(";")
+                )
+            headers: tuple[tuple[str, str], ...] = ()
+            if headers_text:
+                headers = tuple(
+                    (h[: h.find("=")], h[h.find("=") + 1 :]) for h in headers_text.split("&")
+                )
+            return SipUri(host, user, password, port, params, headers, scheme)
+    return _parse_sip_slow(scheme, rest, text)
+
+
+def _parse_sip_slow(scheme: str, rest: str, text: str) -> SipUri:
     at = rest.find("@")
     user: str | None = None
     password: str | None = None
