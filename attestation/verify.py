@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from . import identity as identity_mod
@@ -78,6 +78,19 @@ class _Candidate:
     header: IdentityHeader
     passport: Passport
     index: int
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class _Failed:
+    index: int
+    ppt: str | None = field(compare=False)
+    failure: Failure = field(compare=False)
+    token: str | None = field(compare=False)
+    cand: _Candidate | None = field(default=None, compare=False)
+
+    def describe(self) -> dict[str, Any]:
+        f = self.failure
+        return {"index": self.index, "reason": f.reason, "sip_code": f.sip_code, "detail": f.detail}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,18 +144,18 @@ class Verifier:
             return self._nothing(Reason.NO_IDENTITY, "request has no Identity header", details)
         shaken: list[_Candidate] = []
         divs: list[_Candidate] = []
-        failures: list[tuple[str | None, Failure, str | None]] = []
+        failures: list[_Failed] = []
         ignored: list[str] = []
         for index, value in enumerate(values):
             parsed = identity_mod.parse(value)
             if isinstance(parsed, Failure):
-                failures.append((None, parsed, None))
+                failures.append(_Failed(index, None, parsed, None))
                 continue
             ppt = parsed.ppt
             if ppt is None:
                 probe = passport_mod.decode(parsed.token, expect_ppt=None)
                 if isinstance(probe, Failure) and probe.reason == Reason.PPT_MISMATCH.value:
-                    failures.append((None, probe, parsed.token))
+                    failures.append(_Failed(index, None, probe, parsed.token))
                 else:
                     ignored.append("(none)")
                 continue
@@ -151,48 +164,45 @@ class Verifier:
                 continue
             cand = self._cheap(parsed, index, inp.now)
             if isinstance(cand, Failure):
-                failures.append((ppt, cand, parsed.token))
+                failures.append(_Failed(index, ppt, cand, parsed.token))
             elif ppt == "shaken":
                 shaken.append(cand)
             else:
                 divs.append(cand)
         if ignored:
             details["ignored_ppts"] = ignored
-        if not shaken:
-            if failures:
-                first = next((f for f in failures if f[0] == "shaken"), failures[0])
-                details["failures"] = [_describe(f[1]) for f in failures]
-                return self._fail(first[1], details, token=first[2])
+        if not shaken and not failures:
             return self._nothing(
                 Reason.NO_SUPPORTED_PPT, "no Identity value with a supported ppt", details
             )
-        outcome: list[tuple[Failure, _Candidate]] = []
         certs_seen: dict[int, CertLookup] = {}
         for cand in shaken:
-            result = await self._check_shaken(cand, divs, inp, details, certs_seen)
+            div_failed = any(f.ppt == "div" for f in failures)
+            result = await self._check_shaken(cand, divs, div_failed, inp, details, certs_seen)
             if isinstance(result, _Pass):
-                if outcome or failures:
-                    details["failures"] = [_describe(f) for f, _ in outcome] + [
-                        _describe(f[1]) for f in failures
-                    ]
+                if failures:
+                    details["failures"] = [f.describe() for f in sorted(failures)]
                 return self._passed(result, details)
-            outcome.append((result, cand))
-        details["failures"] = [_describe(f) for f, _ in outcome] + [
-            _describe(f[1]) for f in failures
-        ]
-        failure, cand = outcome[0]
-        details["header"] = cand.passport.header
-        details["claims"] = cand.passport.claims
-        verdict = self._fail(failure, details, token=cand.header.token, x5u=cand.passport.x5u)
-        cert = certs_seen.get(cand.index)
+            failures.append(_Failed(cand.index, "shaken", result, cand.header.token, cand))
+        # [31] nothing valid: report the first SHAKEN value's failure, else the first failure
+        failures.sort()
+        details["failures"] = [f.describe() for f in failures]
+        first = next((f for f in failures if f.ppt == "shaken"), failures[0])
+        if first.cand is None:
+            return self._fail(first.failure, details, token=first.token)
+        pp = first.cand.passport
+        details["header"] = pp.header
+        details["claims"] = pp.claims
+        verdict = self._fail(first.failure, details, token=first.token, x5u=pp.x5u)
+        cert = certs_seen.get(first.cand.index)
         if cert is not None:  # the audit wants to know whose certificate signed a bad token
             verdict = replace(
                 verdict,
                 spc=cert.spc,
                 cert_fingerprint=cert.fingerprint_sha256,
                 issuer=cert.issuer,
-                attest=cand.passport.attest,
-                origid=cand.passport.origid,
+                attest=pp.attest,
+                origid=pp.origid,
             )
         return verdict
 
@@ -225,6 +235,7 @@ class Verifier:
         self,
         cand: _Candidate,
         divs: list[_Candidate],
+        div_failed: bool,
         inp: IdentityInput,
         details: dict[str, Any],
         certs_seen: dict[int, CertLookup],
@@ -260,6 +271,11 @@ class Verifier:
         if not direct and not chain and not (to_tn is not None and to_tn in pp.dest_tns):
             if div_failure is not None:
                 return div_failure
+            if div_failed:
+                return Failure.of(
+                    Reason.DIV_INVALID,
+                    "dest does not match and the div PASSporT(s) failed their own checks",
+                )
             return Failure.of(
                 Reason.DEST_MISMATCH,
                 f"dest.tn {list(pp.dest_tns)} holds neither Request-URI TN {ruri_tn or '(none)'}"
@@ -402,10 +418,6 @@ def _scope(cert: CertLookup, tn: str) -> Failure | None:
     if tnauth.covers_tn(tn):
         return None
     return Failure.of(Reason.TN_NOT_COVERED, f"certificate TNAuthList does not cover {tn}")
-
-
-def _describe(f: Failure) -> dict[str, Any]:
-    return {"reason": f.reason, "sip_code": f.sip_code, "detail": f.detail}
 
 
 def _find_chain(

@@ -49,7 +49,7 @@ class StaticCerts:
         entry = self.keys.get(x5u)
         if entry is None:
             return StaticResult(False, "x5u_fetch_failed", 436, "Bad Identity Info")
-        if isinstance(entry, StaticResult):
+        if hasattr(entry, "ok"):
             return entry
         return StaticResult(
             True, public_key=entry, spc="1234", fingerprint_sha256="ab" * 32, issuer="CN=Test CA"
