@@ -16,7 +16,8 @@ class CallFacts:
 
     call_id: str
     caller: str | None
-    """Caller identity as received (PAI if present, else From): a TN, URI user, or None if anonymous."""
+    """Caller identity as received (PAI if present, else From): a TN, URI user, or None if
+    anonymous."""
     callee: str
     """Called number or user (To / Request-URI user part)."""
     time: float
@@ -35,6 +36,8 @@ class CallFacts:
     """Attestation failure reason, when verification failed."""
     display_name: str | None = None
     user_agent: str | None = None
+    privacy: str | None = None
+    """Privacy header value (RFC 3323): ``id`` or ``header`` marks the identity as withheld."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,7 @@ class Reason:
     detail: str = ""
 
 
-class ActionKind(str, Enum):
+class ActionKind(str, Enum):  # noqa: UP042 (str() must stay as it was for callers)
     FORWARD = "forward"
     FORWARD_TAGGED = "forward_tagged"
     CHALLENGE = "challenge"
@@ -64,6 +67,8 @@ class Score:
     """Ordered by absolute weight, largest first."""
     override: str | None = None
     """Name of the hard override that decided (``allow_list``, ``emergency`` …), if any."""
+    log_odds: float = 0.0
+    """Prior plus the sum of the reasons' weights (before the logistic and any override)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +84,12 @@ class Decision:
     reject_reason: str | None = None
     monitor: bool = False
     """True when enforcement is off: the action is what *would* happen; the call is forwarded."""
+    intended: ActionKind | None = None
+    """In monitor mode, the action enforcement would have taken (``action`` is FORWARD)."""
+    band: str = ""
+    """Score band that chose the action (``ok``, ``suspicious``, ``likely``, ``spam``,
+    ``certain``), or the override / anonymous rule that did."""
+    reason_phrase: str | None = None
+    """SIP reason phrase for a reject (``Rejected``, ``Unwanted``, ``Network Blocked`` …)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Header fields to add: the score tag, and for rejects ``Reason`` and ``Call-Info``."""

@@ -1,0 +1,408 @@
+"""Call-pattern statistics per caller TN, source IP, SHAKEN origid and SPC.
+
+Theory of operation. Every key kind has a :class:`_Table` of fixed capacity: numpy rows
+indexed by a slot, and an LRU map key → slot. When the table is full the least recently
+*observed* key gives up its slot (its generation number moves on, so calls still in flight
+for the old owner cannot touch the new one). Memory is therefore bounded by configuration,
+not by traffic: 100,000 caller TNs cost about 45 MB.
+
+Per slot we keep
+- a ring of the last ``ring`` attempts (time, callee as an integer): exact 1-minute counts,
+  fan-out (distinct callees in a window), sequential sweeps and repeats to one callee;
+- 60 one-minute and 24 one-hour buckets, rotated lazily: attempts per hour and per day
+  beyond what the ring holds;
+- exponentially decayed outcome counters (finished, answered, short, early CANCEL, ended,
+  duration sum): answer ratio, short-call ratio, mean duration, early-CANCEL ratio;
+- calls in progress and the first time the key was seen.
+
+Outcomes arrive by Call-ID (final response, CANCEL, BYE); a bounded map of calls in flight
+links them to the slots of the attempt. Reading features never changes state, so scoring is
+a pure function of what was observed; the caller (the engine) observes the attempt after
+scoring it. Time is always passed in: tests step virtual time.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from .config import PatternConfig
+
+KINDS = ("tn", "ip", "origid", "spc")
+"""Key kinds, in the order features are reported."""
+
+_F_FINISHED, _F_ANSWERED, _F_SHORT, _F_EARLY, _F_ENDED, _F_DURATION = range(6)
+_MASK62 = (1 << 62) - 1
+
+
+class Outcome(StrEnum):
+    """What became of an attempt, as the proxy saw it."""
+
+    ANSWERED = "answered"
+    """A 2xx final response to the INVITE."""
+    ENDED = "ended"
+    """BYE after answer (duration = BYE time - answer time unless given)."""
+    CANCELLED = "cancelled"
+    """The caller sent CANCEL before any final response."""
+    FAILED = "failed"
+    """A non-2xx final response or a timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class PatternKeys:
+    """The keys one call is counted under (empty string = not known for this call)."""
+
+    caller: str = ""
+    """Canonical caller digits (or the caller URI user when not a TN)."""
+    source_ip: str = ""
+    origid: str = ""
+    spc: str = ""
+
+    def items(self) -> tuple[tuple[str, str], ...]:
+        values = (self.caller, self.source_ip, self.origid, self.spc)
+        return tuple((k, v) for k, v in zip(KINDS, values, strict=True) if v)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStats:
+    """Statistics for one key, as of ``now``, counting the call being scored."""
+
+    kind: str
+    key: str
+    attempts_minute: int = 0
+    attempts_hour: int = 0
+    attempts_day: int = 0
+    fanout: int = 0
+    """Distinct callees in the fan-out window (including this call's callee)."""
+    concurrent: int = 0
+    """Calls in progress before this one."""
+    outcomes: float = 0.0
+    """Decayed count of finished attempts (how much the ratios below rest on)."""
+    answer_ratio: float | None = None
+    short_ratio: float | None = None
+    mean_duration: float | None = None
+    early_cancel_ratio: float | None = None
+    sequential: int = 0
+    """Adjacent steps (callees at most ``sequential_gap`` apart) among recent callees."""
+    repeat_callee: int = 0
+    """Earlier calls to this call's callee within the last hour."""
+    recent_to_callee: int = 0
+    """Earlier calls to this call's callee within the urgent-retry window."""
+    first_seen_age: float | None = None
+    """Seconds since the key was first seen; None when it never was."""
+    saturated: bool = False
+    """The ring is full inside the fan-out window: ring-based counts are lower bounds."""
+
+
+@dataclass(frozen=True, slots=True)
+class PatternFeatures:
+    """Statistics for every known key of one call."""
+
+    stats: tuple[KeyStats, ...] = ()
+
+    def get(self, kind: str) -> KeyStats | None:
+        for s in self.stats:
+            if s.kind == kind:
+                return s
+        return None
+
+
+def callee_value(callee: str) -> int:
+    """Callee as an integer: its digits when numeric (so sweeps show as +1 steps), else a
+    negative hash that can never be adjacent to a number."""
+    if callee.isdigit() and len(callee) <= 18:
+        return int(callee)
+    return -((hash(callee) & _MASK62) + 1)
+
+
+class _Table:
+    """Fixed-capacity rows for one key kind, LRU-evicted."""
+
+    def __init__(self, kind: str, capacity: int, ring: int) -> None:
+        self.kind = kind
+        self.capacity = max(1, capacity)
+        self.ring = max(2, ring)
+        c, r = self.capacity, self.ring
+        self.index: OrderedDict[str, int] = OrderedDict()
+        self.free: list[int] = list(range(c - 1, -1, -1))
+        self.gen: npt.NDArray[np.int64] = np.zeros(c, np.int64)
+        self.ts: npt.NDArray[np.float64] = np.zeros((c, r), np.float64)
+        self.callee: npt.NDArray[np.int64] = np.zeros((c, r), np.int64)
+        self.count: npt.NDArray[np.int64] = np.zeros(c, np.int64)
+        self.minutes: npt.NDArray[np.uint16] = np.zeros((c, 60), np.uint16)
+        self.minute_mark: npt.NDArray[np.int64] = np.zeros(c, np.int64)
+        self.hours: npt.NDArray[np.uint32] = np.zeros((c, 24), np.uint32)
+        self.hour_mark: npt.NDArray[np.int64] = np.zeros(c, np.int64)
+        self.out: npt.NDArray[np.float64] = np.zeros((c, 6), np.float64)
+        self.out_t: npt.NDArray[np.float64] = np.zeros(c, np.float64)
+        self.active: npt.NDArray[np.int32] = np.zeros(c, np.int32)
+        self.first: npt.NDArray[np.float64] = np.zeros(c, np.float64)
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def slot_for(self, key: str, now: float) -> int:
+        """The slot of ``key``, claiming (and if need be evicting) one for a new key."""
+        slot = self.index.get(key)
+        if slot is not None:
+            self.index.move_to_end(key)
+            return slot
+        if self.free:
+            slot = self.free.pop()
+        else:
+            _, slot = self.index.popitem(last=False)
+            self.evictions += 1
+        self._reset(slot, now)
+        self.index[key] = slot
+        return slot
+
+    def _reset(self, slot: int, now: float) -> None:
+        self.gen[slot] += 1
+        self.count[slot] = 0
+        self.minutes[slot] = 0
+        self.hours[slot] = 0
+        self.minute_mark[slot] = int(now // 60)
+        self.hour_mark[slot] = int(now // 3600)
+        self.out[slot] = 0.0
+        self.out_t[slot] = now
+        self.active[slot] = 0
+        self.first[slot] = now
+
+    def add_attempt(self, slot: int, callee: int, now: float) -> None:
+        pos = int(self.count[slot] % self.ring)
+        self.ts[slot, pos] = now
+        self.callee[slot, pos] = callee
+        self.count[slot] += 1
+        self.active[slot] += 1
+        m = int(now // 60)
+        _rotate(self.minutes[slot], int(self.minute_mark[slot]), m)
+        self.minute_mark[slot] = max(m, int(self.minute_mark[slot]))
+        self.minutes[slot, m % 60] = min(int(self.minutes[slot, m % 60]) + 1, 65_535)
+        h = int(now // 3600)
+        _rotate(self.hours[slot], int(self.hour_mark[slot]), h)
+        self.hour_mark[slot] = max(h, int(self.hour_mark[slot]))
+        self.hours[slot, h % 24] += 1
+
+    def decay(self, slot: int, now: float, half_life: float) -> None:
+        dt = now - float(self.out_t[slot])
+        if dt > 0:
+            self.out[slot] *= 0.5 ** (dt / half_life)
+            self.out_t[slot] = now
+
+    def stats(
+        self, key: str, callee: int | None, now: float, cfg: PatternConfig
+    ) -> KeyStats | None:
+        slot = self.index.get(key)
+        if slot is None:
+            if callee is None:
+                return None
+            return KeyStats(
+                kind=self.kind,
+                key=key,
+                attempts_minute=1,
+                attempts_hour=1,
+                attempts_day=1,
+                fanout=1,
+            )
+        extra = 0 if callee is None else 1
+        n = int(min(self.count[slot], self.ring))
+        ts = self.ts[slot, :n]
+        cs = self.callee[slot, :n]
+        # Attempts older than the hour window are not informative for sweeps or repeats.
+        recent = ts > now - 3600.0
+        in_fan = ts > now - cfg.fanout_window
+        fan_callees = cs[in_fan]
+        distinct = np.unique(fan_callees)
+        fanout = int(distinct.size)
+        if callee is not None and not bool(np.any(distinct == callee)):
+            fanout += 1
+        hour_callees = cs[recent]
+        if callee is not None:
+            hour_callees = np.append(hour_callees, callee)
+        sequential = _adjacent_steps(hour_callees, cfg.sequential_gap)
+        repeat = int(np.count_nonzero(hour_callees[:-1] == callee)) if callee is not None else 0
+        urgent = (
+            int(np.count_nonzero(cs[ts > now - cfg.urgent_retry_window] == callee))
+            if callee is not None
+            else 0
+        )
+        minute_ring = int(np.count_nonzero(ts > now - 60.0))
+        attempts_hour = _window_sum(
+            self.minutes[slot], int(self.minute_mark[slot]), int(now // 60), 60
+        )
+        attempts_day = _window_sum(
+            self.hours[slot], int(self.hour_mark[slot]), int(now // 3600), 24
+        )
+        # Decayed outcome counters, read without writing back.
+        dt = max(0.0, now - float(self.out_t[slot]))
+        out = self.out[slot] * (0.5 ** (dt / cfg.outcome_half_life))
+        finished = float(out[_F_FINISHED])
+        ended = float(out[_F_ENDED])
+        enough = finished >= cfg.min_outcomes
+        ended_enough = ended >= cfg.min_outcomes
+        return KeyStats(
+            kind=self.kind,
+            key=key,
+            attempts_minute=minute_ring + extra,
+            attempts_hour=max(attempts_hour, minute_ring) + extra,
+            attempts_day=max(attempts_day, attempts_hour, minute_ring) + extra,
+            fanout=fanout,
+            concurrent=int(self.active[slot]),
+            outcomes=finished,
+            answer_ratio=float(out[_F_ANSWERED]) / finished if enough else None,
+            short_ratio=float(out[_F_SHORT]) / ended if ended_enough else None,
+            mean_duration=float(out[_F_DURATION]) / ended if ended_enough else None,
+            early_cancel_ratio=float(out[_F_EARLY]) / finished if enough else None,
+            sequential=sequential,
+            repeat_callee=repeat,
+            recent_to_callee=urgent,
+            first_seen_age=now - float(self.first[slot]),
+            saturated=n == self.ring and bool(np.all(in_fan)),
+        )
+
+
+def _rotate(buckets: npt.NDArray[np.uint16] | npt.NDArray[np.uint32], mark: int, new: int) -> None:
+    """Zero the buckets for periods after ``mark`` up to ``new`` (they hold stale counts)."""
+    span = buckets.shape[0]
+    if new <= mark:
+        return
+    if new - mark >= span:
+        buckets[:] = 0
+        return
+    for p in range(mark + 1, new + 1):
+        buckets[p % span] = 0
+
+
+def _window_sum(
+    buckets: npt.NDArray[np.uint16] | npt.NDArray[np.uint32], mark: int, now_idx: int, width: int
+) -> int:
+    """Sum of the buckets for periods ``now_idx - width + 1 … now_idx`` still held."""
+    span = buckets.shape[0]
+    lo = max(now_idx - width + 1, mark - span + 1)
+    if lo > mark:
+        return 0
+    idx = np.arange(lo, mark + 1) % span
+    return int(buckets[idx].sum())
+
+
+def _adjacent_steps(callees: npt.NDArray[np.int64], gap: int) -> int:
+    """How many neighbouring pairs of distinct numeric callees are at most ``gap`` apart."""
+    vals = np.unique(callees[callees > 0])
+    if vals.size < 2:
+        return 0
+    d = np.diff(vals)
+    return int(np.count_nonzero((d > 0) & (d <= gap)))
+
+
+@dataclass(slots=True)
+class _InFlight:
+    start: float
+    refs: tuple[tuple[_Table, int, int], ...]
+    answered_at: float | None = None
+
+
+class CallPatterns:
+    """The pattern statistics of every key kind, bounded in memory. Not thread-safe: one
+    event loop owns it (design.md)."""
+
+    def __init__(self, config: PatternConfig | None = None) -> None:
+        self.config = cfg = config or PatternConfig()
+        self.tables = {
+            "tn": _Table("tn", cfg.max_callers, cfg.caller_ring),
+            "ip": _Table("ip", cfg.max_sources, cfg.source_ring),
+            "origid": _Table("origid", cfg.max_sources, cfg.source_ring),
+            "spc": _Table("spc", cfg.max_sources, cfg.source_ring),
+        }
+        self._calls: OrderedDict[str, _InFlight] = OrderedDict()
+        self.max_in_flight = max(1, cfg.max_callers)
+
+    def held(self, kind: str) -> int:
+        """Keys of ``kind`` currently held."""
+        return len(self.tables[kind])
+
+    def in_flight(self) -> int:
+        return len(self._calls)
+
+    def observe_attempt(self, call_id: str, keys: PatternKeys, callee: str, now: float) -> None:
+        """Count a new call attempt under each of its keys (call after scoring it)."""
+        self._expire(now)
+        if call_id in self._calls:
+            return  # a retransmitted or re-screened INVITE counts once
+        value = callee_value(callee)
+        refs: list[tuple[_Table, int, int]] = []
+        for kind, key in keys.items():
+            table = self.tables[kind]
+            slot = table.slot_for(key, now)
+            table.add_attempt(slot, value, now)
+            refs.append((table, slot, int(table.gen[slot])))
+        self._calls[call_id] = _InFlight(start=now, refs=tuple(refs))
+        while len(self._calls) > self.max_in_flight:
+            _, old = self._calls.popitem(last=False)
+            self._release(old)
+
+    def observe_outcome(
+        self, call_id: str, outcome: Outcome, now: float, duration: float | None = None
+    ) -> bool:
+        """Record what became of a call; False when the call is not (or no longer) known."""
+        call = self._calls.get(call_id)
+        if call is None:
+            return False
+        cfg = self.config
+        if outcome is Outcome.ANSWERED:
+            if call.answered_at is not None:
+                return True
+            call.answered_at = now
+            self._bump(call, now, ((_F_FINISHED, 1.0), (_F_ANSWERED, 1.0)))
+            return True
+        del self._calls[call_id]
+        if outcome is Outcome.ENDED:
+            if call.answered_at is None:  # BYE without a 2xx seen: count the answer now
+                call.answered_at = now if duration is None else now - duration
+                self._bump(call, now, ((_F_FINISHED, 1.0), (_F_ANSWERED, 1.0)))
+            d = max(0.0, duration if duration is not None else now - call.answered_at)
+            short = 1.0 if d < cfg.short_call_seconds else 0.0
+            self._bump(call, now, ((_F_ENDED, 1.0), (_F_DURATION, d), (_F_SHORT, short)))
+        elif outcome is Outcome.CANCELLED:
+            early = 1.0 if now - call.start <= cfg.early_cancel_seconds else 0.0
+            self._bump(call, now, ((_F_FINISHED, 1.0), (_F_EARLY, early)))
+        elif call.answered_at is None:  # FAILED
+            self._bump(call, now, ((_F_FINISHED, 1.0),))
+        self._release(call)
+        return True
+
+    def features(self, keys: PatternKeys, now: float, callee: str | None = None) -> PatternFeatures:
+        """Statistics for each known key; with ``callee``, counted as if this call were made."""
+        value = None if callee is None else callee_value(callee)
+        out: list[KeyStats] = []
+        for kind, key in keys.items():
+            s = self.tables[kind].stats(key, value, now, self.config)
+            if s is not None:
+                out.append(s)
+        return PatternFeatures(stats=tuple(out))
+
+    def _bump(self, call: _InFlight, now: float, adds: tuple[tuple[int, float], ...]) -> None:
+        for table, slot, gen in call.refs:
+            if int(table.gen[slot]) != gen:
+                continue
+            table.decay(slot, now, self.config.outcome_half_life)
+            for col, v in adds:
+                table.out[slot, col] += v
+
+    def _release(self, call: _InFlight) -> None:
+        for table, slot, gen in call.refs:
+            if int(table.gen[slot]) == gen and table.active[slot] > 0:
+                table.active[slot] -= 1
+
+    def _expire(self, now: float) -> None:
+        limit = now - self.config.max_call_seconds
+        while self._calls:
+            call_id, call = next(iter(self._calls.items()))
+            if call.start > limit:
+                break
+            del self._calls[call_id]
+            self._release(call)

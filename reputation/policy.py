@@ -1,0 +1,222 @@
+"""Policy: from a score to what happens to the call, for this subscriber.
+
+Bands (global thresholds in ``[reputation.policy]``, shifted per user by strictness):
+
+=============  ==========================  ======================
+band           score                       default action
+=============  ==========================  ======================
+``ok``         below ``tag_at`` (25)       forward
+``suspicious`` ``tag_at`` … (25-49)        forward_tagged
+``likely``     ``challenge_at`` … (50-74)  challenge
+``spam``       ``voicemail_at`` … (75-89)  voicemail
+``certain``    ``reject_at`` and up (90+)  reject
+=============  ==========================  ======================
+
+The order of rules in :func:`decide`:
+1. allowing overrides (emergency callee, critical caller, the user's allow list) forward
+   untouched — no tag, no challenge;
+2. blocking overrides (Do-Not-Originate, invalid number) reject;
+3. anonymous callers, when the user (or the deployment) chose an action for them;
+4. otherwise the band's action (the user's per-band choice, else the deployment's);
+5. monitor mode (deployment or user) turns any action into ``forward`` with the score tag
+   and remembers the action it would have taken in ``Decision.intended``.
+
+Signalling (documented for the proxy and for callers' carriers):
+- Tag: ``X-Spitwall-Score: <0-100>;label=<label>;reasons="<signal>,<signal>"`` is added to
+  tagged and monitored calls. The proxy keeps ``verstat`` on PAI/From as it is.
+- Reject: 608 Rejected (RFC 8688) with ``Call-Info: <redress_uri>;purpose=jwscard`` when a
+  redress jCard is configured; 603 Decline, or ``603 Network Blocked`` (ATIS-1000099) when
+  ``network_blocked_phrase``; 607 Unwanted (RFC 8197) when the user's own block list
+  decided; 433 Anonymity Disallowed (RFC 5079) for anonymous calls the user rejects. Every
+  reject carries ``Reason: SIP;cause=<code>;text="…"`` naming the top reasons and, when
+  configured, the redress contact.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .config import PolicyConfig
+from .model import ActionKind, Decision, Score
+from .score import ALLOWING_OVERRIDES, BLOCKING_OVERRIDES
+
+BANDS = ("ok", "suspicious", "likely", "spam", "certain")
+
+LABELS = {
+    "ok": "ok",
+    "suspicious": "spam-suspected",
+    "likely": "spam-likely",
+    "spam": "spam",
+    "certain": "spam-certain",
+    "emergency": "emergency",
+    "critical_caller": "critical",
+    "allow_list": "allowed",
+    "dno": "do-not-originate",
+    "invalid_number": "invalid-number",
+    "anonymous": "anonymous",
+}
+
+STRICTNESS_STEPS = {"lenient": -1, "normal": 0, "strict": 1}
+"""User strictness → threshold steps (each step = ``policy.strictness_step`` points)."""
+
+REASON_PHRASES = {
+    433: "Anonymity Disallowed",
+    603: "Decline",
+    607: "Unwanted",
+    608: "Rejected",
+}
+
+
+class UserPolicy(Protocol):
+    """A subscriber's choices (``users.UserSettings`` satisfies this); None = default."""
+
+    @property
+    def monitor(self) -> bool | None: ...
+    @property
+    def strictness(self) -> str | None: ...
+    @property
+    def anonymous(self) -> str | None: ...
+    @property
+    def reject_code(self) -> int | None: ...
+    def band_action(self, band: str) -> str | None: ...
+
+
+def thresholds(cfg: PolicyConfig, user: UserPolicy | None = None) -> tuple[float, ...]:
+    """The four band thresholds for this user (stricter = lower)."""
+    steps = STRICTNESS_STEPS.get((user.strictness if user else None) or "normal", 0)
+    shift = -steps * cfg.strictness_step
+    raw = (cfg.tag_at, cfg.challenge_at, cfg.voicemail_at, cfg.reject_at)
+    return tuple(min(100.0, max(0.0, t + shift)) for t in raw)
+
+
+def band_of(value: float, limits: tuple[float, ...]) -> str:
+    """The band a score falls in, given :func:`thresholds`."""
+    band = BANDS[0]
+    for name, limit in zip(BANDS[1:], limits, strict=True):
+        if value >= limit:
+            band = name
+    return band
+
+
+def _action(name: str | None) -> ActionKind | None:
+    try:
+        return ActionKind(name) if name else None
+    except ValueError:
+        return None
+
+
+def _band_action(cfg: PolicyConfig, user: UserPolicy | None, band: str) -> ActionKind:
+    chosen = _action(user.band_action(band)) if user is not None else None
+    if chosen is not None:
+        return chosen
+    default = {
+        "ok": cfg.action_ok,
+        "suspicious": cfg.action_suspicious,
+        "likely": cfg.action_likely,
+        "spam": cfg.action_spam,
+        "certain": cfg.action_certain,
+    }[band]
+    return ActionKind(default)
+
+
+def _is_anonymous(score: Score) -> bool:
+    return any(r.signal == "number.anonymous" for r in score.reasons)
+
+
+def _user_blocked(score: Score) -> bool:
+    return any(r.signal == "list.user_block" for r in score.reasons)
+
+
+def score_header(score: Score, label: str, top: int = 3) -> str:
+    """The tag header value: ``87;label=spam-likely;reasons="pattern.fanout,shaken.attest_c"``."""
+    names = [r.signal for r in score.reasons if r.weight > 0][:top]
+    text = f"{round(score.value):d};label={label}"
+    return text + (f';reasons="{",".join(names)}"' if names else "")
+
+
+def _reason_text(score: Score, code: int, cfg: PolicyConfig, why: str) -> str:
+    text = why
+    if cfg.redress_contact:
+        text += f"; redress {cfg.redress_contact}"
+    # quoted-string: no double quotes or backslashes inside (RFC 3261 §25.1)
+    text = text.replace("\\", "/").replace('"', "'")
+    return f'SIP;cause={code};text="{text}"'
+
+
+def _why(score: Score, band: str) -> str:
+    if score.override in BLOCKING_OVERRIDES:
+        return f"{LABELS.get(score.override, score.override)}: caller cannot originate calls"
+    top = [r.signal for r in score.reasons if r.weight > 0][:3]
+    return f"spam score {round(score.value):d} ({', '.join(top) or band})"
+
+
+def decide(score: Score, cfg: PolicyConfig, user: UserPolicy | None = None) -> Decision:
+    """What to do with a scored call for this user (None = deployment defaults). Pure."""
+    monitor = cfg.monitor if user is None or user.monitor is None else bool(user.monitor)
+    header = cfg.score_header
+    if score.override in ALLOWING_OVERRIDES:
+        return Decision(
+            action=ActionKind.FORWARD,
+            score=score,
+            label=LABELS[score.override],
+            band=score.override,
+        )
+    if score.override in BLOCKING_OVERRIDES:
+        band = score.override
+        action = ActionKind.REJECT
+    elif _is_anonymous(score) and _anonymous_action(cfg, user) is not None:
+        band = "anonymous"
+        action = _anonymous_action(cfg, user) or ActionKind.FORWARD
+    else:
+        band = band_of(score.value, thresholds(cfg, user))
+        action = _band_action(cfg, user, band)
+    label = LABELS.get(band, band)
+    tag = (header, score_header(score, label))
+    if monitor and action is not ActionKind.FORWARD:
+        return Decision(
+            action=ActionKind.FORWARD,
+            score=score,
+            label=label,
+            monitor=True,
+            intended=action,
+            band=band,
+            headers=(tag,),
+        )
+    if action is ActionKind.FORWARD_TAGGED or monitor:
+        return Decision(action=action, score=score, label=label, band=band, headers=(tag,),
+                        monitor=monitor)  # fmt: skip
+    if action is not ActionKind.REJECT:
+        return Decision(action=action, score=score, label=label, band=band, monitor=monitor)
+    code = _reject_code(score, cfg, user, band)
+    phrase = REASON_PHRASES[code]
+    if code == 603 and cfg.network_blocked_phrase:
+        phrase = "Network Blocked"
+    why = "anonymous calls are not accepted" if band == "anonymous" else _why(score, band)
+    headers: list[tuple[str, str]] = [("Reason", _reason_text(score, code, cfg, why))]
+    if code == 608 and cfg.redress_uri:
+        headers.append(("Call-Info", f"<{cfg.redress_uri}>;purpose=jwscard"))
+    return Decision(
+        action=ActionKind.REJECT,
+        score=score,
+        label=label,
+        reject_code=code,
+        reject_reason=why,
+        band=band,
+        reason_phrase=phrase,
+        headers=tuple(headers),
+    )
+
+
+def _anonymous_action(cfg: PolicyConfig, user: UserPolicy | None) -> ActionKind | None:
+    choice = (user.anonymous if user is not None else None) or cfg.anonymous
+    return None if choice == "score" else _action(choice)
+
+
+def _reject_code(score: Score, cfg: PolicyConfig, user: UserPolicy | None, band: str) -> int:
+    if band == "anonymous":
+        return 433
+    if _user_blocked(score) and score.override is None:
+        return int(cfg.user_block_code)
+    chosen = user.reject_code if user is not None else None
+    code = int(chosen) if chosen in (603, 607, 608) else int(cfg.reject_code)
+    return code

@@ -1,0 +1,562 @@
+"""Signals: pure functions from what is known about a call to weighted, explained reasons.
+
+Every function here takes a :class:`SignalInput` (and, where needed, the result of one
+lookup already made) and returns a tuple of :class:`~reputation.model.Reason` — the signal
+name a user can search for, its log-odds weight (positive = more likely spam) and the
+evidence in words. Nothing here reads a clock, a file or a global: the engine gathers the
+lookups (lists, reputation counters, pattern statistics) and :mod:`reputation.score` adds
+the weights up. Keeping each signal a separate pure function is what lets every score be
+explained and every signal be tested with a table.
+
+The read-only lookups the signals need are declared here as Protocols so the composition
+root can pass in the store's objects (``lists.ListIndex``, ``feedback.ReputationBook``)
+or test doubles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .config import ReputationConfig
+from .model import CallFacts, Reason
+from .numbers import NumberFlag, NumberInfo
+from .patterns import KeyStats, PatternFeatures
+
+# --- lookups the signals read (implemented by the store's objects) --------------------
+
+
+class ListEntryView(Protocol):
+    @property
+    def pattern(self) -> object: ...
+    @property
+    def source(self) -> object: ...
+
+
+class ListHitView(Protocol):
+    """One live list entry matching a number (``lists.ListHit`` satisfies this)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def entry(self) -> ListEntryView: ...
+
+
+class ListLookup(Protocol):
+    """``lists.ListIndex``: every live hit, the deciding one first (user before global)."""
+
+    def match_all(self, user_id: int | None, number: str, now: float) -> Sequence[ListHitView]: ...
+
+
+class CountersView(Protocol):
+    """Time-decayed feedback counts for one key (``feedback.ReputationCounters``)."""
+
+    @property
+    def unwanted_607(self) -> float: ...
+    @property
+    def reports_spam(self) -> float: ...
+    @property
+    def reports_not_spam(self) -> float: ...
+    @property
+    def challenge_failed(self) -> float: ...
+    @property
+    def challenge_passed(self) -> float: ...
+    @property
+    def voicemail_left(self) -> float: ...
+    @property
+    def first_seen(self) -> float | None: ...
+
+
+class ReputationLookup(Protocol):
+    """``feedback.ReputationBook``: counters per key, ``kind`` in tn / ip / origid / spc."""
+
+    def get(self, kind: str, key: str, now: float) -> CountersView: ...
+
+
+class LearnedView(Protocol):
+    @property
+    def strength(self) -> int:
+        """Identity strength the number was learned at (see :func:`strength_of`)."""
+        ...
+
+
+class LearnedLookup(Protocol):
+    """``feedback.LearnedAllowBook``: numbers a user called or accepted (learned allow)."""
+
+    def get(self, user_id: int, tn: str) -> LearnedView | None: ...
+
+
+# --- the input every signal reads -------------------------------------------------------
+
+ATTEST_LEVELS = ("A", "B", "C")
+PASSED = "TN-Validation-Passed"
+FAILED = "TN-Validation-Failed"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalInput:
+    """One call, read once: facts, both numbers, whose call it is, and when."""
+
+    facts: CallFacts
+    caller: NumberInfo
+    callee: NumberInfo
+    config: ReputationConfig
+    now: float
+    user_id: int | None = None
+    source_keys: tuple[tuple[str, str], ...] = field(default=())
+    """``(kind, key)`` for the source IP, origid and SPC of this call (kind ip/origid/spc)."""
+
+    @property
+    def attest(self) -> str | None:
+        """The attestation level, only when verification passed."""
+        a = (self.facts.attest or "").upper()
+        return a if self.facts.verstat == PASSED and a in ATTEST_LEVELS else None
+
+    @property
+    def identity_strength(self) -> int:
+        """How far the caller ID is vouched for: see :func:`strength_of`."""
+        return strength_of(self.attest)
+
+
+STRENGTH_NAMES = ("unsigned", "C", "B", "A")
+
+
+def strength_of(attest: str | None) -> int:
+    """Unsigned / failed 0 < C 1 < B 2 < A 3 (``feedback.IdentityStrength`` uses the same)."""
+    return {"A": 3, "B": 2, "C": 1}.get((attest or "").upper(), 0)
+
+
+def graded(weight: float, value: float, threshold: float, cap: float) -> float | None:
+    """Weight at threshold, growing with ``log2(value / threshold)`` up to ``cap * weight``."""
+    if threshold <= 0 or value < threshold:
+        return None
+    return weight * min(cap, 1.0 + math.log2(value / threshold))
+
+
+def counted(weight: float, n: float, cap: float) -> float | None:
+    """Weight per ``log2(1 + n)`` of a decayed count, capped; None when n is negligible."""
+    if n < 0.05:
+        return None
+    return weight * min(cap, math.log2(1.0 + n))
+
+
+# --- 1. STIR/SHAKEN ---------------------------------------------------------------------
+
+_SIGNATURE_REASONS = frozenset(
+    {"bad_signature", "orig_mismatch", "dest_mismatch", "replayed", "ppt_mismatch",
+     "alg_mismatch", "info_mismatch", "anonymous_orig"}
+)  # fmt: skip
+_STALE_REASONS = frozenset({"stale", "future_iat"})
+
+
+def shaken(s: SignalInput) -> tuple[Reason, ...]:
+    """The verification verdict as a prior shift (TransNexus robocall share per level)."""
+    w = s.config.weights
+    f = s.facts
+    if s.attest == "A":
+        return (Reason("shaken.attest_a", w.shaken_attest_a, _attest_detail(f)),)
+    if s.attest == "B":
+        return (Reason("shaken.attest_b", w.shaken_attest_b, _attest_detail(f)),)
+    if s.attest == "C":
+        return (Reason("shaken.attest_c", w.shaken_attest_c, _attest_detail(f)),)
+    if f.verstat == FAILED:
+        why = (f.identity_reason or "unknown").lower()
+        if why == "internal_error":
+            return (Reason("shaken.error", 0.0, "verification error on our side: not counted"),)
+        if why in _SIGNATURE_REASONS:
+            return (Reason("shaken.failed_signature", w.shaken_failed_signature, f"failed: {why}"),)
+        if why in _STALE_REASONS:
+            return (Reason("shaken.failed_stale", w.shaken_failed_stale, f"failed: {why}"),)
+        if any(t in why for t in ("cert", "x5u", "chain", "key", "trust")):
+            return (Reason("shaken.failed_cert", w.shaken_failed_cert, f"failed: {why}"),)
+        return (Reason("shaken.failed", w.shaken_failed, f"failed: {why}"),)
+    return (Reason("shaken.absent", w.shaken_absent, "no verified Identity"),)
+
+
+def _attest_detail(f: CallFacts) -> str:
+    parts = [f"attestation {f.attest}"]
+    if f.origid:
+        parts.append(f"origid {f.origid}")
+    if f.spc:
+        parts.append(f"SPC {f.spc}")
+    return ", ".join(parts)
+
+
+# --- 2. the caller's number itself ------------------------------------------------------
+
+
+def number(s: SignalInput) -> tuple[Reason, ...]:
+    """Anonymous, not a TN, impossible, unallocated, N11, fiction, premium, toll-free, foreign."""
+    w = s.config.weights
+    weights = {
+        NumberFlag.ANONYMOUS: w.number_anonymous,
+        NumberFlag.NOT_A_TN: w.number_not_a_tn,
+        NumberFlag.NOT_POSSIBLE: w.number_not_possible,
+        NumberFlag.UNALLOCATED: w.number_unallocated,
+        NumberFlag.N11: w.number_n11,
+        NumberFlag.FICTION: w.number_fiction,
+        NumberFlag.PREMIUM_RATE: w.number_premium_rate,
+        NumberFlag.TOLL_FREE: w.number_toll_free,
+    }
+    detail = s.caller.detail
+    out = [
+        Reason(flag.value, weights[flag], detail) for flag in NumberFlag if flag in s.caller.flags
+    ]
+    c, d = s.caller, s.callee
+    if c.country_code and d.country_code and c.country_code != d.country_code:
+        out.append(
+            Reason("number.foreign", w.number_foreign,
+                   f"caller +{c.country_code} ({c.region or '?'}), callee +{d.country_code}")
+        )  # fmt: skip
+    return tuple(out)
+
+
+# --- 3. lists -----------------------------------------------------------------------------
+
+
+def lists(s: SignalInput, hits: Sequence[ListHitView]) -> tuple[Reason, ...]:
+    """The deciding user entry and the deciding global entry (user allow wins: the score
+    applies the override; a user's allow also silences the global lists)."""
+    w = s.config.weights
+    user = next((h for h in hits if _val(h.scope) == "user"), None)
+    glob = next((h for h in hits if _val(h.scope) == "global"), None)
+    out: list[Reason] = []
+    if user is not None:
+        kind = _val(user.kind)
+        if kind == "allow":
+            return (Reason("list.user_allow", 0.0, f"on your allow list ({_entry(user)})"),)
+        if kind == "block":
+            out.append(
+                Reason("list.user_block", w.list_user_block, f"on your block list ({_entry(user)})")
+            )
+    if glob is not None:
+        kind = _val(glob.kind)
+        if kind == "allow":
+            out.append(
+                Reason(
+                    "list.global_allow", w.list_global_allow, f"global allow list ({_entry(glob)})"
+                )
+            )
+        elif kind == "block":
+            out.append(
+                Reason(
+                    "list.global_block", w.list_global_block, f"global block list ({_entry(glob)})"
+                )
+            )
+        elif kind == "dno":
+            out.append(Reason("list.dno", w.list_dno, f"Do-Not-Originate list ({_entry(glob)})"))
+    return tuple(out)
+
+
+def _val(x: object) -> str:
+    v = getattr(x, "value", x)
+    return str(v)
+
+
+def _entry(h: ListHitView) -> str:
+    return f"{h.entry.pattern}, from {_val(h.entry.source)}"
+
+
+# --- 4. learned allow ---------------------------------------------------------------------
+
+
+def learned(s: SignalInput, entry: LearnedView | None) -> tuple[Reason, ...]:
+    """Known number, but only if this call's identity is at least as strong as when learned:
+    a spoofed known number must not slip through."""
+    if entry is None:
+        return ()
+    then = max(0, min(3, int(entry.strength)))
+    now = s.identity_strength
+    was = STRENGTH_NAMES[then]
+    if now >= then:
+        return (
+            Reason(
+                "learned.allow", s.config.weights.learned_allow, f"known number (learned {was})"
+            ),
+        )
+    return (
+        Reason("learned.weaker_identity", 0.0,
+               f"known number learned {was}, but this call is weaker: not trusted"),
+    )  # fmt: skip
+
+
+# --- 5. neighbour spoofing ------------------------------------------------------------------
+
+
+def neighbor(s: SignalInput) -> tuple[Reason, ...]:
+    """Caller looks like the callee's neighbour (or is the callee): spoofers pick local
+    numbers because people answer them. Only the closest match counts; A attestation
+    (the originator vouches for the number) scales it down."""
+    c, d = s.caller, s.callee
+    if not c.digits or not d.digits or c.country_code != d.country_code:
+        return ()
+    w = s.config.weights
+    factor = s.config.signals.neighbor_attested_factor if s.attest == "A" else 1.0
+    if c.digits == d.digits:
+        return (
+            Reason(
+                "neighbor.equal", w.neighbor_equal * factor, f"caller is the callee (+{c.digits})"
+            ),
+        )
+    a, b = c.national, d.national
+    common = len(_common_prefix(a, b))
+    tail = s.config.signals.neighbor_tail_digits
+    if len(a) == len(b) and len(a) > tail + 3 and common >= len(a) - tail:
+        return (
+            Reason("neighbor.leading_digits", w.neighbor_leading_digits * factor,
+                   f"+{c.digits} shares {common} of {len(a)} digits with the callee"),
+        )  # fmt: skip
+    area = c.area_code_len if c.area_code_len and c.area_code_len == d.area_code_len else 0
+    if not area:
+        return ()
+    exchange = area + 3 if c.nanp and d.nanp else area + 2
+    if common >= exchange and len(a) > exchange:
+        return (
+            Reason("neighbor.exchange", w.neighbor_exchange * factor,
+                   f"same area code and exchange as the callee ({a[:area]}-{a[area:exchange]})"),
+        )  # fmt: skip
+    if common >= area:
+        return (
+            Reason("neighbor.area_code", w.neighbor_area_code * factor,
+                   f"same area code as the callee ({a[:area]})"),
+        )  # fmt: skip
+    return ()
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return a[:n]
+
+
+# --- 6. call patterns ---------------------------------------------------------------------
+
+_KIND_NAMES = {"tn": "caller", "ip": "source IP", "origid": "origid", "spc": "SPC"}
+
+_Found = tuple[float, str] | None
+"""A statistic's weight and evidence for one key, or None when it does not fire."""
+
+
+def _rate_minute(st: KeyStats, s: SignalInput) -> _Found:
+    w, cfg = s.config.weights, s.config.patterns
+    return _graded_text(s, w.pattern_rate_minute, st.attempts_minute, cfg.rate_minute,
+                        f"{st.attempts_minute} calls in the last minute")  # fmt: skip
+
+
+def _rate_hour(st: KeyStats, s: SignalInput) -> _Found:
+    w, cfg = s.config.weights, s.config.patterns
+    return _graded_text(s, w.pattern_rate_hour, st.attempts_hour, cfg.rate_hour,
+                        f"{st.attempts_hour} calls in the last hour")  # fmt: skip
+
+
+def _rate_day(st: KeyStats, s: SignalInput) -> _Found:
+    w, cfg = s.config.weights, s.config.patterns
+    return _graded_text(s, w.pattern_rate_day, st.attempts_day, cfg.rate_day,
+                        f"{st.attempts_day} calls in the last day")  # fmt: skip
+
+
+def _fanout(st: KeyStats, s: SignalInput) -> _Found:
+    w, cfg = s.config.weights, s.config.patterns
+    return _graded_text(
+        s,
+        w.pattern_fanout,
+        st.fanout,
+        cfg.fanout,
+        f"{st.fanout} distinct callees in {cfg.fanout_window / 60:g} min",
+    )
+
+
+def _concurrent(st: KeyStats, s: SignalInput) -> _Found:
+    w, cfg = s.config.weights, s.config.patterns
+    return _graded_text(s, w.pattern_concurrent, st.concurrent, cfg.concurrent,
+                        f"{st.concurrent} calls in progress")  # fmt: skip
+
+
+def _sequential(st: KeyStats, s: SignalInput) -> _Found:
+    w, cfg = s.config.weights, s.config.patterns
+    return _graded_text(
+        s,
+        w.pattern_sequential,
+        st.sequential,
+        cfg.sequential,
+        f"{st.sequential} adjacent callees in the last hour (sweep)",
+    )
+
+
+def _repeat(st: KeyStats, s: SignalInput) -> _Found:
+    w, cfg = s.config.weights, s.config.patterns
+    n = st.repeat_callee + 1
+    return _graded_text(s, w.pattern_repeat_callee, n, cfg.repeat_callee,
+                        f"{n} calls to this callee in the last hour")  # fmt: skip
+
+
+def _low_answer(st: KeyStats, s: SignalInput) -> _Found:
+    r = st.answer_ratio
+    if r is None or r > s.config.patterns.answer_ratio:
+        return None
+    return s.config.weights.pattern_low_answer, f"answer ratio {r:.0%} over {st.outcomes:.0f} calls"
+
+
+def _short_calls(st: KeyStats, s: SignalInput) -> _Found:
+    r, cfg = st.short_ratio, s.config.patterns
+    if r is None or r < cfg.short_ratio:
+        return None
+    text = f"{r:.0%} of answered calls under {cfg.short_call_seconds:g} s"
+    return s.config.weights.pattern_short_calls, f"{text} (mean {st.mean_duration or 0.0:.0f} s)"
+
+
+def _early_cancel(st: KeyStats, s: SignalInput) -> _Found:
+    r, cfg = st.early_cancel_ratio, s.config.patterns
+    if r is None or r < cfg.early_cancel_ratio:
+        return None
+    text = f"{r:.0%} of calls cancelled within {cfg.early_cancel_seconds:g} s"
+    return s.config.weights.pattern_early_cancel, text
+
+
+def _graded_text(
+    s: SignalInput, weight: float, value: float, threshold: float, text: str
+) -> _Found:
+    x = graded(weight, value, threshold, s.config.signals.max_multiplier)
+    return None if x is None else (x, text)
+
+
+_PATTERN_STATS: tuple[tuple[str, Callable[[KeyStats, SignalInput], _Found]], ...] = (
+    ("pattern.rate_minute", _rate_minute),
+    ("pattern.rate_hour", _rate_hour),
+    ("pattern.rate_day", _rate_day),
+    ("pattern.fanout", _fanout),
+    ("pattern.concurrent", _concurrent),
+    ("pattern.sequential", _sequential),
+    ("pattern.repeat_callee", _repeat),
+    ("pattern.low_answer", _low_answer),
+    ("pattern.short_calls", _short_calls),
+    ("pattern.early_cancel", _early_cancel),
+)
+
+
+def patterns(s: SignalInput, features: PatternFeatures) -> tuple[Reason, ...]:
+    """Behaviour per key. For each statistic the key kind with the strongest evidence counts
+    (a flood from one IP with one caller ID is one piece of evidence, not two); the detail
+    names the other kinds that agree."""
+    out: list[Reason] = []
+    for signal, stat in _PATTERN_STATS:
+        found = [(r, st) for st in features.stats if (r := stat(st, s)) is not None]
+        if not found:
+            continue
+        found.sort(key=lambda t: abs(t[0][0]), reverse=True)
+        (weight, text), st = found[0]
+        also = ", ".join(_KIND_NAMES[o.kind] for _, o in found[1:])
+        detail = f"{_KIND_NAMES[st.kind]} {st.key}: {text}" + (f" (also {also})" if also else "")
+        out.append(Reason(signal, weight, detail))
+    out.extend(_caller_history(s, features.get("tn")))
+    return tuple(out)
+
+
+def _caller_history(s: SignalInput, tn: KeyStats | None) -> tuple[Reason, ...]:
+    """Urgent retry (a hint *for* the caller) and number maturity, caller TN only."""
+    if tn is None or not s.caller.digits:
+        return ()
+    cfg, w = s.config.patterns, s.config.weights
+    out: list[Reason] = []
+    if (
+        tn.recent_to_callee >= cfg.urgent_retry
+        and tn.fanout <= 2
+        and tn.repeat_callee + 1 < cfg.repeat_callee
+    ):
+        window = f"{cfg.urgent_retry_window / 60:g} min"
+        text = f"call {tn.recent_to_callee + 1} to this callee within {window}, nobody else"
+        out.append(
+            Reason("pattern.urgent_retry", w.pattern_urgent_retry, f"caller {tn.key}: {text}")
+        )
+    if tn.first_seen_age is None or tn.first_seen_age < cfg.new_number_seconds:
+        age = (
+            "never seen before"
+            if tn.first_seen_age is None
+            else f"first seen {tn.first_seen_age:.0f} s ago"
+        )
+        out.append(Reason("pattern.new_number", w.pattern_new_number, f"caller {tn.key}: {age}"))
+    return tuple(out)
+
+
+# --- 7. feedback on the caller's number ---------------------------------------------------
+
+_FEEDBACK = (
+    ("unwanted_607", "feedback.unwanted", "607 Unwanted from callees"),
+    ("reports_spam", "feedback.reported_spam", "reported as spam"),
+    ("reports_not_spam", "feedback.reported_ok", "reported as not spam"),
+    ("challenge_failed", "feedback.challenge_failed", "challenges failed"),
+    ("challenge_passed", "feedback.challenge_passed", "challenges passed"),
+    ("voicemail_left", "feedback.voicemail", "voicemails left"),
+)
+
+
+def feedback(s: SignalInput, counts: CountersView | None) -> tuple[Reason, ...]:
+    """Time-decayed feedback on the caller TN. Positive evidence is discounted when this
+    call is not A-attested: a spoofer must not inherit a number's good name. (Negative
+    evidence reaches a TN only from calls strong enough to blame it: the store's rule.)"""
+    if counts is None:
+        return ()
+    w = s.config.weights
+    weights = {
+        "unwanted_607": w.feedback_unwanted,
+        "reports_spam": w.feedback_reported_spam,
+        "reports_not_spam": w.feedback_reported_ok,
+        "challenge_failed": w.feedback_challenge_failed,
+        "challenge_passed": w.feedback_challenge_passed,
+        "voicemail_left": w.feedback_voicemail,
+    }
+    cap = s.config.signals.max_multiplier
+    out: list[Reason] = []
+    for name, signal, text in _FEEDBACK:
+        n = float(getattr(counts, name, 0.0))
+        x = counted(weights[name], n, cap)
+        if x is None:
+            continue
+        note = ""
+        if x < 0 and s.attest != "A":
+            x *= s.config.signals.unattested_positive_factor
+            note = " (discounted: this call is not A-attested)"
+        out.append(Reason(signal, x, f"{n:.1f} {text}, decayed{note}"))
+    return tuple(out)
+
+
+# --- 8. source reputation -------------------------------------------------------------------
+
+_BAD = ("unwanted_607", "reports_spam", "challenge_failed")
+_GOOD = ("reports_not_spam", "challenge_passed", "voicemail_left")
+
+
+def source(
+    s: SignalInput, counts: Sequence[tuple[str, str, CountersView | None]]
+) -> tuple[Reason, ...]:
+    """Feedback attached to the source IP, origid and SPC: how a campaign that rotates its
+    caller IDs is still recognised. ``counts`` holds ``(kind, key, counters)``."""
+    w = s.config.weights
+    cap = s.config.signals.max_multiplier
+    out: list[Reason] = []
+    for kind, key, c in counts:
+        if c is None:
+            continue
+        bad = sum(float(getattr(c, n, 0.0)) for n in _BAD)
+        good = sum(float(getattr(c, n, 0.0)) for n in _GOOD)
+        name = _KIND_NAMES.get(kind, kind)
+        x = counted(w.source_bad, bad, cap)
+        if x is not None:
+            out.append(
+                Reason(
+                    f"source.{kind}.bad", x, f"{name} {key}: {bad:.1f} complaints/failed challenges"
+                )
+            )
+        y = counted(w.source_good, good, cap)
+        if y is not None:
+            out.append(
+                Reason(f"source.{kind}.good", y, f"{name} {key}: {good:.1f} passes/ok reports")
+            )
+    return tuple(out)
