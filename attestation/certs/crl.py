@@ -247,6 +247,11 @@ class CrlStore:
             return CertFailure(CertReason.CERT_CRL_UNAVAILABLE, f"{url}: {why}")
         return None
 
+    async def settle(self) -> None:
+        """Wait for fetches and background refreshes in progress (tests, shutdown)."""
+        while self._inflight:
+            await asyncio.gather(*list(self._inflight.values()), return_exceptions=True)
+
     async def close(self) -> None:
         tasks = list(self._inflight.values())
         for t in tasks:

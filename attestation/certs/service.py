@@ -34,11 +34,12 @@ from ..config import AttestationConfig
 from .chain import ValidChain, parse_pem_chain, validate
 from .crl import CrlStore
 from .fetch import Fetcher
-from .result import CertFailure, CertResult
+from .result import CertFailure, CertReason, CertResult
 from .store import CertStore, StoredChain
 
 _MAX_ENTRIES = 10_000
 _CRL_RECHECK = 60.0
+_TIME_REASONS = (CertReason.CERT_EXPIRED, CertReason.CERT_NOT_YET_VALID)
 
 
 def load_anchors(paths: Sequence[Path]) -> list[x509.Certificate]:
@@ -138,7 +139,8 @@ class CertificateService:
             self._store.delete_behind(x5u)
 
     async def flush(self) -> None:
-        """Wait for write-behind cache writes (tests, shutdown)."""
+        """Wait for background CRL refreshes and write-behind cache writes (tests, shutdown)."""
+        await self._crls.settle()
         if self._store is not None:
             await self._store.flush()
 
@@ -172,6 +174,20 @@ class CertificateService:
         )
         return self._remember(x5u, entry)
 
+    def _validate(self, certs: Sequence[x509.Certificate], at: float) -> ValidChain | CertFailure:
+        """Validate at ``at``; when only time is wrong, validate at a time inside every
+        certificate's validity so the *chain* can be cached — each call then gets its own
+        time verdict from ``ValidChain.check_time``."""
+        valid = validate(certs, self._anchors, at)
+        if isinstance(valid, CertFailure) and valid.reason in _TIME_REASONS:
+            lo = max(c.not_valid_before_utc.timestamp() for c in certs)
+            hi = min(c.not_valid_after_utc.timestamp() for c in certs)
+            if lo <= hi:
+                retry = validate(certs, self._anchors, min(max(at, lo), hi))
+                if isinstance(retry, ValidChain) and retry.check_time(at) is not None:
+                    return retry
+        return valid
+
     async def _from_store(self, x5u: str, at: float) -> _Entry | None:
         if self._store is None:
             return None
@@ -179,7 +195,7 @@ class CertificateService:
         if row is None or row.expires_at <= self._clock():
             return None
         certs = parse_pem_chain(row.body, self._cfg.cert_max_chain)
-        valid = None if isinstance(certs, CertFailure) else validate(certs, self._anchors, at)
+        valid = None if isinstance(certs, CertFailure) else self._validate(certs, at)
         if not isinstance(valid, ValidChain):
             self._store.delete_behind(x5u)
             return None
@@ -199,16 +215,18 @@ class CertificateService:
             certs = parse_pem_chain(got.body, self._cfg.cert_max_chain)
             if isinstance(certs, CertFailure):
                 return self._negative(x5u, certs)
-            valid = validate(certs, self._anchors, at)
+            valid = self._validate(certs, at)
             if isinstance(valid, CertFailure):
                 return self._negative(x5u, valid, certs)
             now = self._clock()
             ttl = self._cfg.cert_cache_ttl if got.max_age is None else got.max_age
             ttl = min(ttl, self._cfg.cert_cache_max_ttl)
             expires = min(now + ttl, valid.not_after)
-            entry = _Entry(expires, chain=valid)
             if self._store is not None and expires > now:
                 self._store.put_behind(StoredChain(x5u, got.body, now, expires))
+            if expires <= now:  # no-store, or a chain already expired: keep briefly
+                expires = now + min(self._cfg.cert_negative_ttl, max(ttl, 1.0))
+            entry = _Entry(expires, chain=valid)
         assert entry.chain is not None
         entry.crl_notes = await self._crls.prepare(entry.chain.path)
         entry.crl_checked = self._clock()

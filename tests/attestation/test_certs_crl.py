@@ -1,0 +1,133 @@
+"""Rule 21: revocation from CRL files, CRL distribution points and indirect (STI-PA) CRLs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from attestation import pki
+from attestation.certs import CertificateService, CertReason
+from attestation.certs.crl import load_crl
+from attestation.certs.server import Route
+
+from .conftest import StiPki
+
+
+async def _get(
+    sti_pki: StiPki, variant: str, **cfg: object
+) -> tuple[str | None, dict[str, object]]:
+    s = CertificateService(sti_pki.config(**cfg))
+    try:
+        r = await s.get(sti_pki.x5u(variant), sti_pki.now)
+        return r.reason, r.details
+    finally:
+        await s.close()
+
+
+async def test_revoked_by_crl_file(sti_pki: StiPki) -> None:
+    reason, details = await _get(sti_pki, "revoked", crl_files=(sti_pki.revoked_crl,))
+    assert reason == CertReason.CERT_REVOKED.value
+    assert "revoked.crl" in str(details["detail"])
+    # without the file (and its DP CRL listing nothing) the same certificate passes
+    assert (await _get(sti_pki, "revoked"))[0] is None
+
+
+async def test_revoked_by_distribution_point(sti_pki: StiPki) -> None:
+    reason, details = await _get(sti_pki, "revoked_dp")
+    assert reason == CertReason.CERT_REVOKED.value
+    assert "revoked-dp.crl" in str(details["detail"])
+    # crl_fetch off: the DP is not consulted
+    assert (await _get(sti_pki, "revoked_dp", crl_fetch=False))[0] is None
+
+
+async def test_revoked_by_indirect_crl_from_another_anchor(sti_pki: StiPki) -> None:
+    reason, details = await _get(sti_pki, "revoked_indirect")
+    assert reason == CertReason.CERT_REVOKED.value
+    assert "sti-pa.crl" in str(details["detail"])
+
+
+async def test_crl_from_an_unrelated_signer_is_ignored(sti_pki: StiPki, tmp_path: Path) -> None:
+    rogue = pki.make_root("Rogue", now=sti_pki.now)
+    f = tmp_path / "rogue.crl"
+    crl = pki.make_crl(rogue, [sti_pki.leaf.cert], now=sti_pki.now, indirect=True)
+    f.write_bytes(pki.crl_pem(crl))
+    reason, _ = await _get(sti_pki, "good", crl_files=(f,))
+    assert reason is None
+
+
+async def test_forged_direct_crl_is_ignored(sti_pki: StiPki, tmp_path: Path) -> None:
+    # same issuer *name* as the intermediate, signed with another key
+    fake = pki.Issued(sti_pki.intermediate.cert, pki.new_key())
+    f = tmp_path / "forged.crl"
+    f.write_bytes(pki.crl_pem(pki.make_crl(fake, [sti_pki.leaf.cert], now=sti_pki.now)))
+    assert (await _get(sti_pki, "good", crl_files=(f,)))[0] is None
+
+
+async def test_unreachable_distribution_point(sti_pki: StiPki) -> None:
+    leaf = pki.make_leaf(
+        sti_pki.intermediate, now=sti_pki.now, crl_url=sti_pki.server.url("/no-such.crl")
+    )
+    url = sti_pki.serve(pki.pem_chain(leaf.cert, sti_pki.intermediate.cert))
+    s = CertificateService(sti_pki.config())
+    try:
+        r = await s.get(url, sti_pki.now)
+        assert r.ok and "no-such.crl" in str(r.details["crl_unavailable"])
+    finally:
+        await s.close()
+    s = CertificateService(sti_pki.config(crl_fail_closed=True))
+    try:
+        r = await s.get(url, sti_pki.now)
+        assert r.reason == CertReason.CERT_CRL_UNAVAILABLE.value and r.sip_code == 437
+    finally:
+        await s.close()
+
+
+async def test_dp_crl_fetched_once_and_revocation_seen_after_refresh(sti_pki: StiPki) -> None:
+    crl_path = "/refresh.crl"
+    crl_url = sti_pki.server.set_route(crl_path, crl_route(sti_pki.intermediate, []))
+    leaf = pki.make_leaf(sti_pki.intermediate, now=sti_pki.now, crl_url=crl_url)
+    url = sti_pki.serve(pki.pem_chain(leaf.cert, sti_pki.intermediate.cert))
+    clock = [sti_pki.now]
+    s = CertificateService(sti_pki.config(crl_refresh=600.0), clock=lambda: clock[0])
+    try:
+        assert (await s.get(url, sti_pki.now)).ok
+        assert (await s.get(url, sti_pki.now)).ok
+        assert sti_pki.hits(crl_url) == 1
+        # the CA revokes the leaf; past crl_refresh a verification starts a background
+        # refresh (answering from the old CRL meanwhile); once it lands, the cached chain
+        # is revoked without refetching the chain
+        sti_pki.server.set_route(crl_path, crl_route(sti_pki.intermediate, [leaf.cert]))
+        clock[0] += 601
+        assert (await s.get(url, sti_pki.now)).ok
+        await s.flush()
+        r = await s.get(url, sti_pki.now)
+        assert r.reason == CertReason.CERT_REVOKED.value, r.details
+        assert sti_pki.hits(crl_url) == 2 and sti_pki.hits(url) == 1
+    finally:
+        await s.close()
+
+
+def crl_route(issuer: pki.Issued, revoked: list[x509.Certificate]) -> Route:
+    return Route(pki.crl_pem(pki.make_crl(issuer, revoked, now=time.time())))
+
+
+def test_load_crl_rejects_garbage(sti_pki: StiPki) -> None:
+    assert isinstance(load_crl(b"nope", "x", [], 0), str)
+    der = pki.make_crl(sti_pki.intermediate, (), now=sti_pki.now).public_bytes(Encoding.DER)
+    loaded = load_crl(der, "der", [sti_pki.root.cert], sti_pki.now)
+    assert not isinstance(loaded, str) and not loaded.anchor_signed
+
+
+def test_bad_crl_file_is_a_startup_error(sti_pki: StiPki, tmp_path: Path) -> None:
+    f = tmp_path / "bad.crl"
+    f.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=r"bad\.crl"):
+        CertificateService(sti_pki.config(crl_files=(f,)))
+    with pytest.raises(ValueError, match=r"missing\.crl"):
+        CertificateService(sti_pki.config(crl_files=(tmp_path / "missing.crl",)))
+    with pytest.raises(ValueError, match="trust anchor file"):
+        CertificateService(sti_pki.config(trust_anchors=(f,)))
