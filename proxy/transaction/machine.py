@@ -75,7 +75,7 @@ class Trigger(Enum):
     TRANSPORT_ERROR = "transport error"
 
 
-Key = Trigger | Timer
+TriggerKey = Trigger | Timer
 
 # Triggers that come from the caller rather than the network: a missing row for one of
 # these is a caller mistake worth an ``Ignored`` with its reason.
@@ -95,7 +95,7 @@ _RECEIVED = {1: Trigger.RESPONSE_1XX, 2: Trigger.RESPONSE_2XX, 3: Trigger.RESPON
 _SENT = {1: Trigger.SEND_1XX, 2: Trigger.SEND_2XX, 3: Trigger.SEND_FINAL}
 
 
-def classify(inp: Input) -> Key | Ignored:
+def classify(inp: Input) -> TriggerKey | Ignored:
     """The trigger an input stands for, or why it cannot stand for any."""
     match inp:
         case TimerFired(timer=timer):
@@ -130,7 +130,7 @@ class Row(Generic[S]):
     cite: str
 
 
-Table = Mapping[tuple[Any, Key], Row[Any]]
+Table = Mapping[tuple[Any, TriggerKey], Row[Any]]
 Listener = Callable[["Transaction[Any]"], None]
 
 

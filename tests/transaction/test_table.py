@@ -12,19 +12,27 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxy.transaction import (
+    AckReceived,
     Admission,
     ClientKey,
     InviteClient,
     InviteServer,
     NonInviteClient,
     NonInviteServer,
+    RequestReceived,
+    ResponseReceived,
+    ResponseSent,
     Send,
     ServerKey,
+    Start,
     Terminated,
     Timeout,
     TransactionTable,
+    TransportError,
     client_key,
     is_rfc3261_branch,
     legacy_server_key,
@@ -220,3 +228,86 @@ def test_fifty_thousand_transactions_fire_in_order_on_schedule() -> None:
         assert sends[key] == pytest.approx(_schedule(start, reliable)), key
         assert timeouts[key] == pytest.approx(start + 32.0)
     assert elapsed < 20.0, f"{elapsed:.1f} s for 50k transactions"
+
+
+# ------------------------------------------------------------------------------ model check
+
+_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["add", "feed", "tick", "remove"]),
+        st.integers(min_value=0, max_value=10_000),
+        st.floats(min_value=0, max_value=5),
+        st.sampled_from(
+            [
+                Start(),
+                ResponseReceived(180, b"r"),
+                ResponseReceived(200, b"r"),
+                ResponseReceived(486, b"r"),
+                ResponseSent(100, b"s"),
+                ResponseSent(200, b"s"),
+                ResponseSent(486, b"s"),
+                RequestReceived(),
+                AckReceived(),
+                TransportError(),
+            ]
+        ),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(ops=_ops)
+def test_table_timer_always_equals_the_brute_force_minimum(ops: list[Any]) -> None:
+    table = TransactionTable(max_transactions=8)
+    live: dict[Any, Any] = {}
+    now, serial = 0.0, 0
+    for op, pick, dt, inp in ops:
+        now += dt
+        keys = sorted(live, key=repr)
+        if op == "add":
+            serial += 1
+            kind = pick % 4
+            tx: Any = (
+                InviteClient(INVITE, reliable=pick % 3 == 0),
+                NonInviteClient(OPTIONS, reliable=pick % 3 == 0),
+                InviteServer(reliable=pick % 3 == 0, now=now),
+                NonInviteServer(reliable=pick % 3 == 0, now=now),
+            )[kind]
+            key = client_key(f"z9hG4bK{serial}", "X")
+            admission = table.add(key, tx)
+            assert admission is (Admission.FULL if len(live) >= 8 else Admission.ADDED)
+            if admission is Admission.ADDED:
+                live[key] = tx
+                if kind < 2:
+                    tx.start(now)
+        elif op == "feed" and keys:
+            live[keys[pick % len(keys)]].handle(inp, now)
+        elif op == "tick":
+            for tx, _ in table.handle_timer(now):
+                assert tx.key in live
+        elif op == "remove" and keys:
+            assert table.remove(keys[pick % len(keys)]) is live[keys[pick % len(keys)]]
+        live = {k: t for k, t in live.items() if not t.terminated and k in table}
+        assert len(table) == len(live)
+        assert all(table.get(k) is t for k, t in live.items())
+        timers = [t.get_timer() for t in live.values() if t.get_timer() is not None]
+        assert table.get_timer() == (min(timers) if timers else None)
+
+
+def test_timer_moving_earlier_is_seen_behind_another_transaction() -> None:
+    # A reliable INVITE client: B at 32; a 486 at 1.0 starts D = 0 (the core has not
+    # built the ACK yet).  Another transaction's timer at 10 sits between the two: the
+    # table must report 1.0, not 10 (nor 32).
+    table = TransactionTable()
+    other = NonInviteServer(reliable=False)
+    table.add(server_key("z9hG4bKo", "a", "OPTIONS"), other)
+    other.send_response(200, resp(200), -22.0)  # J due at 10.0
+    tx = InviteClient(INVITE, reliable=True)
+    table.add(client_key("z9hG4bK1", "INVITE"), tx)
+    tx.start(0.0)
+    assert table.get_timer() == 10.0
+    tx.receive_response(486, resp(486), 1.0)
+    assert table.get_timer() == 1.0
+    assert table.handle_timer(1.0) == [(tx, [Terminated()])]
+    assert table.get_timer() == 10.0
