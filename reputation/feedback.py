@@ -336,8 +336,8 @@ class UnknownCall(StrEnum):
 @dataclass(frozen=True, slots=True)
 class OutcomeApplied:
     kind: OutcomeKind
-    counter: str | None
-    """The counter bumped (None: stored only, e.g. a 486 Busy)."""
+    counters: tuple[str, ...]
+    """The counters bumped (empty: stored only, e.g. a 486 Busy or a duplicate)."""
     targets: tuple[tuple[KeyKind, str], ...]
     duplicate: bool = False
     """True when this once-per-call evidence had already been applied (nothing counted)."""
@@ -571,7 +571,7 @@ class Feedback:
         self._submit(write)
         for o in self.observers:
             o.on_outcome(ctx, kind, detail, now)
-        return OutcomeApplied(kind, next(iter(counts), None), targets, duplicate)
+        return OutcomeApplied(kind, tuple(counts), targets, duplicate)
 
     def _targets(self, ctx: CallContext, polarity: Polarity) -> tuple[tuple[KeyKind, str], ...]:
         """Issue 4 §6: judgement lands on the TN only when the identity was strong enough."""
