@@ -33,6 +33,7 @@ Typical core loop (UDP, one INVITE forwarded)::
 """
 
 from proxy.transaction.client import (
+    ClientTransaction,
     InviteClient,
     InviteClientState,
     NonInviteClient,
@@ -64,6 +65,7 @@ from proxy.transaction.server import (
     InviteServerState,
     NonInviteServer,
     NonInviteServerState,
+    ServerTransaction,
 )
 from proxy.transaction.table import (
     MAGIC_COOKIE,
@@ -88,6 +90,7 @@ __all__ = [
     "Action",
     "Admission",
     "ClientKey",
+    "ClientTransaction",
     "Ignored",
     "Input",
     "InviteClient",
@@ -109,6 +112,7 @@ __all__ = [
     "Row",
     "Send",
     "ServerKey",
+    "ServerTransaction",
     "Start",
     "Terminated",
     "Timeout",

@@ -358,3 +358,6 @@ _NON_INVITE_CLIENT: Table = {
 NonInviteClient._TABLE = _NON_INVITE_CLIENT
 NonInviteClient._KEEP = {_NC.PROCEEDING: frozenset({Timer.E, Timer.F})}
 NonInviteClient._TERMINAL = _NC.TERMINATED
+
+ClientTransaction = InviteClient | NonInviteClient
+"""Either client machine: both have ``start``, ``receive_response`` and ``transport_error``."""

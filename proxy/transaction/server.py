@@ -339,3 +339,6 @@ _NON_INVITE_SERVER: Table = {
 NonInviteServer._TABLE = _NON_INVITE_SERVER
 NonInviteServer._KEEP = {}
 NonInviteServer._TERMINAL = _NS.TERMINATED
+
+ServerTransaction = InviteServer | NonInviteServer
+"""Either server machine: both have ``receive_request``, ``send_response``, ``transport_error``."""
