@@ -145,7 +145,7 @@ class PatternConfig:
     """Distinct callees in ``fanout_window`` that flag a key."""
     concurrent: int = 10
     """Calls in progress that flag a key."""
-    min_outcomes: float = 5.0
+    min_outcomes: float = 4.0
     """Decayed outcomes needed before ratio signals speak."""
     answer_ratio: float = 0.2
     """Answer ratio at or under which ``pattern.low_answer`` fires."""
@@ -169,6 +169,13 @@ class PatternConfig:
     """Seconds for the urgent-retry hint."""
     new_number_seconds: float = 86_400.0
     """A caller TN first seen more recently than this is new."""
+    volume_kinds: tuple[str, ...] = ("tn", "ip", "origid")
+    """Key kinds whose volume statistics (rates, fan-out, concurrency, sweeps, repeats) count.
+    SPC is left out by default: one SPC signs for a whole carrier, so its volume says nothing
+    about a caller; its ratios (answer, short-call, early CANCEL) still count."""
+    count_trunk_ips: bool = False
+    """Count calls from a configured trunk under their source IP too. Off by default: a
+    carrier's SBC carries everybody's calls from one address."""
 
 
 @dataclass(frozen=True, slots=True)

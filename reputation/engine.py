@@ -72,13 +72,17 @@ class ScoringEngine:
         callee = read_number(facts.callee, region)
         return caller, callee
 
-    @staticmethod
-    def keys_for(facts: CallFacts, caller: NumberInfo) -> PatternKeys:
+    def keys_for(self, facts: CallFacts, caller: NumberInfo) -> PatternKeys:
         """Pattern keys of a call: caller digits (or SIP user name), source IP, origid, SPC.
 
         Anonymous callers get no caller key (they would all share one); they are still
-        counted under their source IP, origid and SPC.
+        counted under their source IP, origid and SPC. Calls from a configured trunk are
+        not keyed by source IP unless ``patterns.count_trunk_ips`` (the carrier's SBC
+        carries everybody's calls).
         """
+        ip = facts.source_ip or ""
+        if facts.trunk and not self.config.patterns.count_trunk_ips:
+            ip = ""
         if caller.anonymous:
             ckey = ""
         elif caller.digits:
@@ -87,7 +91,7 @@ class ScoringEngine:
             ckey = caller.user.lower()[:64]
         return PatternKeys(
             caller=ckey,
-            source_ip=facts.source_ip or "",
+            source_ip=ip,
             origid=facts.origid or "",
             spc=facts.spc or "",
         )

@@ -441,13 +441,19 @@ _PATTERN_STATS: tuple[tuple[str, Callable[[KeyStats, SignalInput], _Found]], ...
 )
 
 
+_RATIO_STATS = frozenset({"pattern.low_answer", "pattern.short_calls", "pattern.early_cancel"})
+"""Statistics that are ratios, meaningful for every key kind (volume ones are not, for SPC)."""
+
+
 def patterns(s: SignalInput, features: PatternFeatures) -> tuple[Reason, ...]:
     """Behaviour per key. For each statistic the key kind with the strongest evidence counts
     (a flood from one IP with one caller ID is one piece of evidence, not two); the detail
     names the other kinds that agree."""
     out: list[Reason] = []
+    volume = s.config.patterns.volume_kinds
     for signal, stat in _PATTERN_STATS:
-        found = [(r, st) for st in features.stats if (r := stat(st, s)) is not None]
+        keyed = [st for st in features.stats if signal in _RATIO_STATS or st.kind in volume]
+        found = [(r, st) for st in keyed if (r := stat(st, s)) is not None]
         if not found:
             continue
         found.sort(key=lambda t: abs(t[0][0]), reverse=True)

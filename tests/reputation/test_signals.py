@@ -326,3 +326,10 @@ def test_source(kind: str, counts: Counters, signal: str, sign: int) -> None:
 
 def test_source_unknown() -> None:
     assert signals.source(signal_input(), [("ip", "1.2.3.4", None), ("ip", "x", Counters())]) == ()
+
+
+def test_spc_volume_does_not_count_but_its_ratios_do() -> None:
+    """One SPC signs for a whole carrier: fan-out under it is normal, a 5 % answer ratio not."""
+    spc = stats("spc", "1234", fanout=500, attempts_minute=300, answer_ratio=0.05, outcomes=50.0)
+    got = by_name(signals.patterns(signal_input(), PatternFeatures((spc,))))
+    assert set(got) == {"pattern.low_answer"}
