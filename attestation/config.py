@@ -118,3 +118,35 @@ class AttestationConfig:
     """HTTPS URL where our signing certificate chain is published (x5u and info)."""
     signing_trunks: dict[str, SigningTrunk] = field(default_factory=dict)
     """Customer trunks whose outgoing calls are signed, by trunk name."""
+
+    # --- attestation log (attestation.audit) ---
+    audit_db: Path | None = None
+    """The attestation log's own SQLite file (append-only, hash-chained); unset means
+    ``<data_dir>/attestation.sqlite3``."""
+    audit_batch_ms: float = 50.0
+    """Batch window of the log's writer thread, in milliseconds: entries arriving within it
+    are committed together. A crash loses at most this window (plus what is queued)."""
+    audit_queue_max: int = 100000
+    """Entries that may wait for the writer; beyond it they wait in a backlog of the same
+    size (logged at ERROR), beyond that they are dropped, counted and recorded as a
+    ``loss`` record."""
+    checkpoint_records: int = 10000
+    """Sign a checkpoint (record count + head hash) every this many records (0: only by
+    time and at shutdown)."""
+    checkpoint_interval: float = 300.0
+    """Also sign a checkpoint when this many seconds passed since the last one and records
+    were added."""
+    checkpoint_key: Path | None = None
+    """PEM Ed25519 private key signing checkpoints; unset means
+    ``<data_dir>/attestation-checkpoint.key``. Generated (mode 0600, with ``.pub`` beside it)
+    when missing."""
+
+    def __post_init__(self) -> None:
+        if self.audit_batch_ms < 0:
+            raise ValueError("audit_batch_ms must be >= 0")
+        if self.audit_queue_max < 1:
+            raise ValueError("audit_queue_max must be >= 1")
+        if self.checkpoint_records < 0:
+            raise ValueError("checkpoint_records must be >= 0")
+        if self.checkpoint_interval <= 0:
+            raise ValueError("checkpoint_interval must be > 0")
