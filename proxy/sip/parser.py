@@ -248,7 +248,7 @@ def check_deep(msg: Message) -> None:
         _ = msg.contacts
     _ = msg.routes
     _ = msg.record_routes
-    for name in ("require", "proxy-require", "supported", "unsupported"):
+    for name in ("Require", "Proxy-Require", "Supported", "Unsupported"):
         msg.option_tags(name)
     for v in msg.headers.get_all("expires"):
         if bounded_int(v, MAX_CSEQ) is None:

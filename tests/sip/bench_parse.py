@@ -66,6 +66,9 @@ def proxy_edit() -> None:
 
 
 if __name__ == "__main__":
-    for name, fn in (("parse", parse_only), ("parse+accessors", parse_and_use),
-                     ("parse+edit+to_bytes", proxy_edit)):
+    for name, fn in (
+        ("parse", parse_only),
+        ("parse+accessors", parse_and_use),
+        ("parse+edit+to_bytes", proxy_edit),
+    ):
         print(f"{name:22s} {rate(fn):10.0f} /s")
