@@ -180,3 +180,24 @@ class X5UServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def manifest_port(base_url: str) -> int:
+    """The port of a manifest's ``base_url`` (443 when it names none)."""
+    hostport = base_url.split("://", 1)[-1].split("/", 1)[0]
+    tail = hostport.rsplit("]", 1)[-1]
+    return int(tail.rsplit(":", 1)[1]) if ":" in tail else 443
+
+
+async def serve_pki(
+    directory: str | Path, *, host: str = "127.0.0.1", port: int | None = None
+) -> X5UServer:
+    """Serve a ``spitwall pki init`` directory over HTTPS on the caller's loop, on the port
+    of its manifest's ``base_url`` unless ``port`` is given (the composition root starts
+    this for ``make run``; stop it with ``await server.stop()``)."""
+    from ..pki import PkiManifest
+
+    m = PkiManifest.load(directory)
+    server = X5UServer(tls_context(m.tls_cert, m.tls_key), routes_from_directory(directory))
+    await server.start(host, manifest_port(m.base_url) if port is None else port)
+    return server

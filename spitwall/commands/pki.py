@@ -60,20 +60,16 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from attestation.certs.server import X5UServer, routes_from_directory, tls_context
+    from attestation.certs.server import serve_pki
 
     try:
         m = PkiManifest.load(args.dir)
     except (OSError, ValueError, TypeError) as exc:
         print(f"spitwall pki: {args.dir}: no usable manifest.json ({exc})", file=sys.stderr)
         return 2
-    hostport = m.base_url.split("://", 1)[-1].split("/", 1)[0]
-    tail = hostport.rsplit(":", 1)[-1] if ":" in hostport.lstrip("[").split("]")[-1] else ""
-    port = args.port if args.port is not None else int(tail) if tail.isdigit() else 443
 
     async def main() -> None:
-        server = X5UServer(tls_context(m.tls_cert, m.tls_key), routes_from_directory(args.dir))
-        await server.start(args.host, port)
+        server = await serve_pki(args.dir, host=args.host, port=args.port)
         print(f"serving {args.dir} at {server.base_url} (x5u {m.x5u_url})", flush=True)
         try:
             await asyncio.Event().wait()

@@ -8,6 +8,7 @@ import json
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -15,6 +16,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from attestation import pki
+from attestation.certs import CertificateService
+from attestation.certs.server import manifest_port, serve_pki
+from attestation.config import AttestationConfig
 from attestation.tnauthlist import OID_TNAUTHLIST, TNAuthList, decode
 from spitwall.commands import pki as pki_command
 
@@ -128,3 +132,32 @@ def test_pki_serve_publishes_the_directory(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+async def test_pki_init_output_verifies_through_the_certificate_service(tmp_path: Path) -> None:
+    m = pki.init_pki(tmp_path / "p", "4242", now=time.time(), base_url="https://127.0.0.1:1")
+    server = await serve_pki(m.directory, port=0)
+    cfg = AttestationConfig(
+        trust_anchors=(Path(m.trust_anchors),),
+        x5u_allow_hosts=("127.0.0.1",),
+        x5u_ca_file=Path(m.tls_cert),
+        cert_cache_file=None,
+        x5u_timeout=0.5,
+    )
+    svc = CertificateService(cfg)
+    try:
+        r = await svc.get(server.url("/sp.pem"), time.time())
+        assert r.ok and r.spc == "4242", r.details
+        assert "ca.crl" in str(r.details["crl_unavailable"])  # its DP names port 1
+        crl = await svc.get(server.url("/ca.crl"), time.time())
+        assert crl.reason == "x5u_not_pem"  # a CRL is not a certificate chain
+    finally:
+        await svc.close()
+        await server.stop()
+
+
+def test_manifest_port() -> None:
+    assert manifest_port("https://127.0.0.1:8443") == 8443
+    assert manifest_port("https://cr.example.com") == 443
+    assert manifest_port("https://[::1]:9443/x") == 9443
+    assert manifest_port("https://[::1]") == 443

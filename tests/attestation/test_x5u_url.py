@@ -155,3 +155,24 @@ def test_cache_headers() -> None:
     assert max_age_of(hdr, 0) == 3600
     assert max_age_of({"Expires": "garbage"}, 0) == 0
     assert max_age_of({"Expires": "Sat, 28 Nov 2026 19:00:00 GMT"}, 1795892400 - 100) == 100
+
+
+async def test_resolver_refuses_a_name_with_any_special_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+    import socket
+
+    loop = asyncio.get_running_loop()
+
+    async def fake_getaddrinfo(host: str, port: int, **_: object) -> list[tuple[object, ...]]:
+        answers = {"mixed.example": ["8.8.8.8", "10.0.0.7"], "public.example": ["8.8.4.4"]}
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in answers[host]]
+
+    monkeypatch.setattr(loop, "getaddrinfo", fake_getaddrinfo)
+    with pytest.raises(ForbiddenAddress, match=r"10\.0\.0\.7, which is private"):
+        await GuardedResolver(()).resolve("mixed.example", 443)
+    # the addresses handed to the connector are exactly the ones checked (no re-resolution)
+    res = await GuardedResolver(()).resolve("public.example", 443)
+    assert [(r["host"], r["port"]) for r in res] == [("8.8.4.4", 443)]
+    assert all(r["flags"] & socket.AI_NUMERICHOST for r in res)
