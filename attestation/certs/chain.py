@@ -22,6 +22,7 @@ signature work.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,9 +79,16 @@ def parse_pem_chain(body: bytes, max_certs: int) -> list[x509.Certificate] | Cer
     if text.count("-----BEGIN CERTIFICATE-----") > max_certs:
         return CertFailure(CertReason.CERT_MALFORMED, f"more than {max_certs} certificates")
     try:
-        certs = x509.load_pem_x509_certificates(body)
-    except ValueError as exc:
-        return CertFailure(CertReason.CERT_MALFORMED, f"unparsable certificate: {exc}"[:300])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. non-positive serials: judged below
+            certs = x509.load_pem_x509_certificates(body)
+            for c in certs:  # parse lazily-decoded parts now, not in the middle of a check
+                _ = (c.subject, c.issuer, c.not_valid_before_utc, c.not_valid_after_utc)
+                _ = (list(c.extensions), c.public_key(), c.serial_number)
+    except Exception as exc:  # ValueError, InvalidVersion, UnsupportedAlgorithm, ...
+        return CertFailure(
+            CertReason.CERT_MALFORMED, f"unparsable certificate: {type(exc).__name__}: {exc}"[:300]
+        )
     if not certs:
         return CertFailure(CertReason.X5U_NOT_PEM, "no certificate in the response")
     return certs

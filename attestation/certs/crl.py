@@ -57,8 +57,8 @@ def load_crl(
             crl = x509.load_pem_x509_crl(data)
         else:
             crl = x509.load_der_x509_crl(data)
-    except ValueError as exc:
-        return f"{source}: not a CRL ({exc})"[:300]
+    except Exception as exc:  # ValueError and friends: the bytes are untrusted input
+        return f"{source}: not a CRL ({type(exc).__name__}: {exc})"[:300]
     try:
         entries: set[tuple[bytes, int]] = set()
         current = crl.issuer
@@ -76,8 +76,8 @@ def load_crl(
             for a in anchors
         )
         nu = crl.next_update_utc
-    except (ValueError, TypeError) as exc:
-        return f"{source}: malformed CRL ({exc})"[:300]
+    except Exception as exc:
+        return f"{source}: malformed CRL ({type(exc).__name__}: {exc})"[:300]
     return LoadedCrl(
         source, crl, frozenset(entries), anchor_signed, nu.timestamp() if nu else None, now
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -36,6 +37,8 @@ from .crl import CrlStore
 from .fetch import Fetcher
 from .result import CertFailure, CertReason, CertResult
 from .store import CertStore, StoredChain
+
+log = logging.getLogger(__name__)
 
 _MAX_ENTRIES = 10_000
 _CRL_RECHECK = 60.0
@@ -203,6 +206,15 @@ class CertificateService:
         return _Entry(min(row.expires_at, valid.not_after), chain=valid, source="store")
 
     async def _load(self, x5u: str, at: float) -> _Entry:
+        try:
+            return await self._load_checked(x5u, at)
+        except Exception as exc:  # a bug must cost one call's verification, not the proxy
+            log.exception("certificate lookup for %s failed unexpectedly", x5u)
+            return self._negative(
+                x5u, CertFailure(CertReason.CERT_MALFORMED, f"internal error: {exc!r}"[:300])
+            )
+
+    async def _load_checked(self, x5u: str, at: float) -> _Entry:
         checked = self._fetcher.check(x5u)  # bad URLs never touch the store or network
         if isinstance(checked, CertFailure):
             return self._negative(x5u, checked)

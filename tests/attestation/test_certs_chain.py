@@ -3,11 +3,14 @@ fetched over HTTPS from 127.0.0.1, fails with its own reason and 437."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import random
 from collections.abc import AsyncIterator
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from attestation import pki
 from attestation.certs import CertificateService, CertReason
@@ -189,3 +192,33 @@ def test_delegate_scope_must_stay_within_the_issuer(sti_pki: StiPki) -> None:
     assert ok.tnauth.covers_tn("12155551042")
     bad = validate([outside.cert, sp_ca.cert, inter.cert], [root.cert], now)
     assert isinstance(bad, CertFailure) and bad.reason is CertReason.CERT_SCOPE_EXCEEDED
+
+
+def test_mutated_certificates_never_raise(sti_pki: StiPki) -> None:
+    # bad input is normal input: random byte corruption of the leaf or intermediate DER
+    # must end in a reason (mostly cert_malformed / cert_bad_signature), never an exception
+    rnd = random.Random(8226)
+    leaf_der = sti_pki.leaf.cert.public_bytes(Encoding.DER)
+    inter_der = sti_pki.intermediate.cert.public_bytes(Encoding.DER)
+    seen: set[str] = set()
+    for _ in range(400):
+        which = rnd.random() < 0.7
+        d = bytearray(leaf_der if which else inter_der)
+        for _ in range(rnd.randint(1, 3)):
+            d[rnd.randrange(len(d))] = rnd.randrange(256)
+        leaf, inter = (bytes(d), inter_der) if which else (leaf_der, bytes(d))
+        body = _pem(leaf) + _pem(inter)
+        certs = parse_pem_chain(body, 5)
+        result = (
+            certs
+            if isinstance(certs, CertFailure)
+            else validate(certs, [sti_pki.root.cert], sti_pki.now)
+        )
+        seen.add(result.reason.value if isinstance(result, CertFailure) else "ok")
+    assert {"cert_malformed", "cert_bad_signature"} <= seen
+
+
+def _pem(der: bytes) -> bytes:
+    return (
+        b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE-----\n"
+    )

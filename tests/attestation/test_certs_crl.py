@@ -131,3 +131,16 @@ def test_bad_crl_file_is_a_startup_error(sti_pki: StiPki, tmp_path: Path) -> Non
         CertificateService(sti_pki.config(crl_files=(tmp_path / "missing.crl",)))
     with pytest.raises(ValueError, match="trust anchor file"):
         CertificateService(sti_pki.config(trust_anchors=(f,)))
+
+
+def test_mutated_crls_never_raise(sti_pki: StiPki) -> None:
+    import random
+
+    rnd = random.Random(5280)
+    crl = pki.make_crl(sti_pki.intermediate, [sti_pki.leaf.cert], now=sti_pki.now, indirect=True)
+    der = crl.public_bytes(Encoding.DER)
+    for _ in range(300):
+        d = bytearray(der)
+        for _ in range(rnd.randint(1, 3)):
+            d[rnd.randrange(len(d))] = rnd.randrange(256)
+        load_crl(bytes(d), "fuzz", [sti_pki.root.cert, sti_pki.sti_pa.cert], sti_pki.now)
