@@ -146,6 +146,7 @@ class AuditLog:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._head = _Head()
+        self._committed: tuple[int, str] = (0, GENESIS_HASH)  # one atomic attribute for readers
         self._log_id = ""
         self._lost_pending = 0  # counted on the writer thread, written as a loss record
         self._loss_first = 0.0
@@ -173,7 +174,7 @@ class AuditLog:
     @property
     def head(self) -> tuple[int, str]:
         """(seq, hash) of the last committed record (0 and the genesis hash when empty)."""
-        return self._head.seq, self._head.hash
+        return self._committed
 
     @property
     def log_id(self) -> str:
@@ -191,8 +192,8 @@ class AuditLog:
                 return
             except queue.Full:
                 pass
-        if len(self._backlog) >= self._backlog_max:
-            self._drop(entry, "queue and backlog full")
+        if len(self._backlog) >= self._backlog_max or self._loop is None:
+            self._drop(entry, "queue and backlog full" if self._loop else "queue full before start")
             return
         self.counters.overflowed += 1
         if self.counters.overflowed == 1 or self.counters.overflowed % 1000 == 0:
@@ -203,7 +204,6 @@ class AuditLog:
             )
         self._backlog.append(entry)
         if self._drain_task is None or self._drain_task.done():
-            assert self._loop is not None
             self._drain_task = self._loop.create_task(self._drain())
 
     def _drop(self, entry: AuditEntry, why: str) -> None:
@@ -211,13 +211,15 @@ class AuditLog:
         if self._loop_lost == 0:
             self._loop_lost_first = entry.time
         self._loop_lost += 1
-        self._log.error(
-            "attestation record LOST (%s): call_id=%r kind=%s; %d lost so far",
-            why,
-            entry.call_id,
-            entry.kind,
-            self.counters.lost,
-        )
+        n = self.counters.dropped
+        if n <= 10 or (n <= 1000 and n % 100 == 0) or n % 1000 == 0:  # loud, but no flood
+            self._log.error(
+                "attestation record LOST (%s): call_id=%r kind=%s; %d lost so far",
+                why,
+                entry.call_id,
+                entry.kind,
+                self.counters.lost,
+            )
 
     async def _drain(self) -> None:
         """Move backlog entries into the queue in order, blocking in a thread, not the loop."""
@@ -306,6 +308,7 @@ class AuditLog:
         if row is not None:
             last = dict(zip(COLUMNS, row, strict=True))
             self._head.seq, self._head.hash = int(last["seq"]), str(last["hash"])
+            self._committed = (self._head.seq, self._head.hash)
             if record_hash(last) != last["hash"]:
                 self._log.error(
                     "attestation log %s: last record %d does not match its hash; "
@@ -392,13 +395,12 @@ class AuditLog:
             pass
 
     def _write(self, conn: sqlite3.Connection, batch: list[AuditEntry]) -> None:
-        if self._lost_pending:
-            batch.insert(0, self._loss_entry(self._lost_pending, self._loss_first))
+        rows, unencodable = self._encode(batch)
         for attempt in (1, 2):
             try:
-                self._insert(conn, batch)
+                self._insert(conn, rows)
                 self._lost_pending = 0
-                return
+                break
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -410,25 +412,51 @@ class AuditLog:
                     exc,
                 )
                 self._reload_head(conn)
-        lost = sum(1 for e in batch if e.kind != RecordKind.LOSS.value)
-        if not self._lost_pending:
-            self._loss_first = batch[0].time
-        self._lost_pending += lost
-        self.counters.write_failed += lost
-        self._log.error("attestation records LOST: %d (write failed twice)", lost)
+                rows, unencodable = self._encode(batch)
+        else:
+            lost = sum(1 for e in batch if e.kind != RecordKind.LOSS.value)
+            self._note_lost(lost, batch[0].time)
+            self._log.error("attestation records LOST: %d (write failed twice)", lost)
+        self._note_lost(unencodable, batch[0].time)
 
-    def _insert(self, conn: sqlite3.Connection, batch: list[AuditEntry]) -> None:
+    def _note_lost(self, count: int, first: float) -> None:
+        """Remember ``count`` lost entries; the next batch starts with a loss record."""
+        if count:
+            if not self._lost_pending:
+                self._loss_first = first
+            self._lost_pending += count
+            self.counters.write_failed += count
+
+    def _encode(self, batch: list[AuditEntry]) -> tuple[list[tuple[Any, ...]], int]:
+        """Chain ``batch`` after the head: the rows to insert, and how many could not be."""
+        if self._lost_pending:
+            loss = self._loss_entry(self._lost_pending, self._loss_first)
+            batch = [loss, *batch]
         seq, prev = self._head.seq, self._head.hash
         rows = []
+        unencodable = 0
         for entry in batch:
+            try:
+                columns = entry_columns(entry)
+            except (ValueError, TypeError) as exc:  # normalised on construction: a bug if here
+                unencodable += 1
+                self._log.error("attestation record LOST (cannot encode: %s)", exc)
+                continue
             seq += 1
-            row = seal(entry_columns(entry), seq, prev)
+            row = seal(columns, seq, prev)
             prev = row["hash"]
             rows.append(tuple(row[c] for c in COLUMNS))
+        return rows, unencodable
+
+    def _insert(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        seq, prev = int(rows[-1][0]), str(rows[-1][-1])
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(_INSERT, rows)
         conn.execute("COMMIT")
         self._head.seq, self._head.hash = seq, prev
+        self._committed = (seq, prev)
         self.counters.written += len(rows)
         self.counters.batches += 1
 
@@ -438,6 +466,7 @@ class AuditLog:
         except sqlite3.Error:
             return
         self._head.seq, self._head.hash = (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
+        self._committed = (self._head.seq, self._head.hash)
 
     def _checkpoint(self, conn: sqlite3.Connection) -> Checkpoint | None:
         now = self._clock()

@@ -104,10 +104,12 @@ class _Usage(Exception):
 
 
 def _db(args: argparse.Namespace) -> Path:
+    """--db, else the config's audit_db (a --config given is read, and checked, either way)."""
+    overrides = {"data_dir": args.data_dir} if args.data_dir else None
+    cfg = load_config(args.config, overrides) if args.config or args.db is None else None
     if args.db is not None:
         return Path(args.db)
-    overrides = {"data_dir": args.data_dir} if args.data_dir else None
-    cfg = load_config(args.config, overrides)
+    assert cfg is not None
     return audit_db_path(cfg.attestation, cfg.data_dir)
 
 

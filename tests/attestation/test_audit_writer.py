@@ -33,9 +33,10 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_append_returns_at_once_and_flush_commits_in_order(tmp_path: Path) -> None:
     log = AuditLog(tmp_path / "a.sqlite3", batch_ms=50.0)
     await log.start()
+    entries = [sample_entry(i) for i in range(2000)]
     started = time.perf_counter()
-    for i in range(2000):
-        log.append(sample_entry(i))
+    for entry in entries:
+        log.append(entry)  # a put_nowait: no encoding, no I/O on the event loop
     elapsed = time.perf_counter() - started
     assert elapsed < 0.5, f"2000 appends took {elapsed:.3f}s on the event loop"
     assert await log.flush() == 2000
@@ -223,3 +224,36 @@ async def test_sigkill_mid_stream_keeps_the_chain_and_every_flushed_record(
     assert final.ok and final.count == again.count + 10 == log.head[0]
     seqs = json.dumps([r.seq for r in AuditReader(db).search(limit=3).records])
     assert seqs == json.dumps([final.count, final.count - 1, final.count - 2])
+
+
+async def test_a_failed_commit_is_retried_then_recorded_as_a_loss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "a.sqlite3"
+    log = AuditLog(db, batch_ms=0.0)
+    await log.start()
+    log.append(sample_entry(0))
+    await log.flush()
+    real = AuditLog._insert
+    failures = iter([True, False, True, True])  # batch 2: fails once; batch 3: fails twice
+
+    def flaky(self: AuditLog, conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+        if next(failures, False):
+            raise sqlite3.OperationalError("disk I/O error")
+        real(self, conn, rows)
+
+    monkeypatch.setattr(AuditLog, "_insert", flaky)
+    log.append(sample_entry(1))
+    assert await log.flush() == 2  # retried once, written
+    log.append(sample_entry(2))
+    assert await log.flush() == 2  # failed twice: lost
+    assert log.counters.write_failed == 1 and "write failed twice" in caplog.text
+    log.append(sample_entry(3))
+    assert await log.flush() == 4  # the loss record, then entry 3
+    await log.close()
+    reader = AuditReader(db)
+    loss = reader.get(3)
+    assert loss is not None and loss.row["kind"] == "loss"
+    assert loss.as_dict()["details"]["lost"] == 1
+    assert reader.get(4).row["call_id"] == "call-3@example.test"  # type: ignore[union-attr]
+    assert reader.verify().ok
