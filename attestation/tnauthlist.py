@@ -36,6 +36,8 @@ _INTEGER = 0x02
 _TAG_SPC = 0xA0
 _TAG_RANGE = 0xA1
 _TAG_ONE = 0xA2
+_UNTAGGED = {0x30: "SEQUENCE", 0x16: "IA5String", 0x13: "PrintableString", 0x0C: "UTF8String"}
+"""Universal types seen where a context tag belongs (some deployed certificates do this)."""
 _TN_CHARS = frozenset("0123456789#*")
 _MAX_INPUT = 64 * 1024
 """Refuse absurdly large extension values outright (a real one is tens of bytes)."""
@@ -299,8 +301,12 @@ def _decode(data: bytes) -> TNAuthList:
                 _, _, p = _read_tlv(data, p, sve)
             entry = TelephoneNumberRange(start, count)
             inner_end = sve
-        elif etag in (_SEQUENCE, _IA5STRING):
-            raise _Malformed(f"untagged entry (tag 0x{etag:02x}): TNEntry tags are EXPLICIT", pos)
+        elif etag in _UNTAGGED:
+            raise _Malformed(
+                f"untagged {_UNTAGGED[etag]} entry (tag 0x{etag:02x}): TNEntry choices are "
+                "EXPLICIT [0] spc, [1] range, [2] one",
+                pos,
+            )
         else:
             raise _Malformed(f"unknown TNEntry tag 0x{etag:02x} (expected a0, a1 or a2)", pos)
         if inner_end != eve:

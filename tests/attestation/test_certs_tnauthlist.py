@@ -24,6 +24,14 @@ def test_asterisk_testsuite_vector() -> None:
     assert encode_spcs("1") == bytes.fromhex("3005a003160131")
 
 
+def test_deployed_untagged_printablestring_spc_is_named() -> None:
+    # TNAuthList of a production certificate listed in martinisecurity/shaken-pki-reports
+    # (Telonium, "SHAKEN 755J"): the SPC as a bare PrintableString, without the [0] tag.
+    result = decode(bytes.fromhex("300613043735354a"))
+    assert isinstance(result, TNAuthListError)
+    assert "untagged PrintableString entry" in result.message
+
+
 def test_all_three_choices_round_trip() -> None:
     value = TNAuthList(
         (
@@ -71,7 +79,7 @@ def test_range_and_tn_coverage() -> None:
         ("308105a003160131", "non-minimal length"),
         ("30820005a003160131", "non-minimal length"),
         ("3006a00416013100", "stray bytes inside a TNEntry"),
-        ("3003160131", "untagged entry"),
+        ("3003160131", "untagged IA5String entry"),
         ("3003800131", "unknown TNEntry tag"),
         ("3005a0030c0131", "expected IA5String"),
         ("3005a003160181", "non-ASCII"),
