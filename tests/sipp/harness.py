@@ -38,7 +38,9 @@ ROOT = HERE.parent.parent
 def sipp_binary() -> str:
     path = shutil.which("sipp")
     if path is None:
-        pytest.fail("sipp is not installed: install the Debian package 'sip-tester' (make test does)")
+        pytest.fail(
+            "sipp is not installed: install the Debian package 'sip-tester' (make test does)"
+        )
     return path
 
 
@@ -94,16 +96,46 @@ class Sipp:
     args: list[str] = field(default_factory=list)
 
     @classmethod
-    async def start(cls, scen: str | Path, *, port: int, target: str | None = None,
-                    calls: int = 1, rate: float | None = None, service: str = "12155550123",
-                    transport: str = "u1", extra: tuple[str, ...] = (), timeout: float = 30.0,
-                    limit: int | None = None) -> Sipp:
+    async def start(
+        cls,
+        scen: str | Path,
+        *,
+        port: int,
+        target: str | None = None,
+        calls: int = 1,
+        rate: float | None = None,
+        service: str = "12155550123",
+        transport: str = "u1",
+        extra: tuple[str, ...] = (),
+        timeout: float = 30.0,
+        limit: int | None = None,
+    ) -> Sipp:
         path = scen if isinstance(scen, Path) else scenario(scen)
         workdir = Path(tempfile.mkdtemp(prefix="sipp-"))
-        args = [sipp_binary(), "-sf", str(path), "-i", "127.0.0.1", "-p", str(port),
-                "-m", str(calls), "-s", service, "-t", transport, "-nostdin",
-                "-timeout", f"{int(timeout)}s", "-timeout_error", "-trace_err",
-                "-error_file", str(workdir / "errors.log"), "-d", "100"]
+        args = [
+            sipp_binary(),
+            "-sf",
+            str(path),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            str(calls),
+            "-s",
+            service,
+            "-t",
+            transport,
+            "-nostdin",
+            "-timeout",
+            f"{int(timeout)}s",
+            "-timeout_error",
+            "-trace_err",
+            "-error_file",
+            str(workdir / "errors.log"),
+            "-d",
+            "100",
+        ]
         if rate is not None:
             args += ["-r", str(rate), "-rp", "1000"]
         if limit is not None:
@@ -112,8 +144,12 @@ class Sipp:
         if target is not None:
             args.append(target)
         proc = await asyncio.create_subprocess_exec(
-            *args, cwd=workdir, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+            *args,
+            cwd=workdir,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
         return cls(proc, workdir, args)
 
     async def wait(self, timeout: float = 60.0) -> SippResult:
@@ -133,8 +169,9 @@ class Sipp:
             self.proc.kill()
 
 
-async def run_sipp(scen: str | Path, *, target: str, port: int | None = None,
-                   wait: float = 60.0, **kw: Any) -> SippResult:
+async def run_sipp(
+    scen: str | Path, *, target: str, port: int | None = None, wait: float = 60.0, **kw: Any
+) -> SippResult:
     s = await Sipp.start(scen, port=port or free_port(), target=target, **kw)
     return await s.wait(wait)
 
@@ -155,13 +192,19 @@ class RunningProxy:
 
 
 @contextlib.asynccontextmanager
-async def in_process_proxy(overrides: dict[str, Any] | None = None, *,
-                           screener: Screener | None = None,
-                           observer: OutcomeObserver | None = None) -> AsyncIterator[RunningProxy]:
+async def in_process_proxy(
+    overrides: dict[str, Any] | None = None,
+    *,
+    screener: Screener | None = None,
+    observer: OutcomeObserver | None = None,
+) -> AsyncIterator[RunningProxy]:
     """A ProxyServer on ephemeral ports in this event loop (fast; stub screeners welcome)."""
-    o: dict[str, Any] = {"proxy.listen": ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"],
-                         "proxy.timers.t1": 0.1, "proxy.timers.t2": 0.4,
-                         "proxy.timers.t4": 0.5}
+    o: dict[str, Any] = {
+        "proxy.listen": ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"],
+        "proxy.timers.t1": 0.1,
+        "proxy.timers.t2": 0.4,
+        "proxy.timers.t4": 0.5,
+    }
     o.update(overrides or {})
     cfg = load_config(None, o)
     server = ProxyServer(cfg.proxy, screener=screener, observer=observer)
@@ -185,9 +228,17 @@ class ServeProcess:
     async def start(cls, *args: str, timeout: float = 20.0) -> ServeProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "spitwall", "serve", *args, cwd=ROOT, env=env,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT)
+            sys.executable,
+            "-m",
+            "spitwall",
+            "serve",
+            *args,
+            cwd=ROOT,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         ports: dict[str, int] = {}
         http = None
         lines: list[str] = []

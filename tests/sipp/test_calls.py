@@ -17,18 +17,35 @@ from .harness import Sipp, free_port, in_process_proxy, run_sipp, scenario
 pytestmark = [pytest.mark.sipp, pytest.mark.timeout(90)]
 
 
-async def _call(uas_scen: str, uac_scen: str, *, calls: int = 1, transport: str = "u1",
-                proxy_transport: str = "udp", overrides: dict | None = None, rate: float | None = None,
-                uac_extra: tuple[str, ...] = (), uas_extra: tuple[str, ...] = (), **kw):
+async def _call(
+    uas_scen: str,
+    uac_scen: str,
+    *,
+    calls: int = 1,
+    transport: str = "u1",
+    proxy_transport: str = "udp",
+    overrides: dict | None = None,
+    rate: float | None = None,
+    uac_extra: tuple[str, ...] = (),
+    uas_extra: tuple[str, ...] = (),
+    **kw,
+):
     uas_port = free_port()
     hop = f"sip:127.0.0.1:{uas_port}" + (";transport=tcp" if transport == "t1" else "")
-    uas = await Sipp.start(uas_scen, port=uas_port, calls=calls, transport=transport,
-                           extra=uas_extra)
+    uas = await Sipp.start(
+        uas_scen, port=uas_port, calls=calls, transport=transport, extra=uas_extra
+    )
     o = {"proxy.default_next_hop": hop}
     o.update(overrides or {})
     async with in_process_proxy(o, **kw) as p:
-        res = await run_sipp(uac_scen, target=p.addr(proxy_transport), calls=calls,
-                             transport=transport, rate=rate, extra=uac_extra)
+        res = await run_sipp(
+            uac_scen,
+            target=p.addr(proxy_transport),
+            calls=calls,
+            transport=transport,
+            rate=rate,
+            extra=uac_extra,
+        )
         uas_res = await uas.wait(30)
         return res, uas_res, p
 
@@ -40,8 +57,9 @@ async def test_basic_call_udp() -> None:
 
 
 async def test_basic_call_tcp() -> None:
-    res, uas, _ = await _call("uas_call.xml", "uac_call.xml", calls=3, rate=10, transport="t1",
-                              proxy_transport="tcp")
+    res, uas, _ = await _call(
+        "uas_call.xml", "uac_call.xml", calls=3, rate=10, transport="t1", proxy_transport="tcp"
+    )
     assert res.ok, res.why
     assert uas.ok, uas.why
 
@@ -56,11 +74,14 @@ async def test_cancel_before_answer() -> None:
     assert any(o.kind == "final" and o.code == 487 for o in obs.outcomes)
 
 
-@pytest.mark.parametrize(("code", "reason"), [(486, "Busy Here"), (302, "Moved Temporarily"),
-                                              (603, "Decline")])
+@pytest.mark.parametrize(
+    ("code", "reason"), [(486, "Busy Here"), (302, "Moved Temporarily"), (603, "Decline")]
+)
 async def test_final_response_relayed(code: int, reason: str) -> None:
-    res, uas, _ = await _call(scenario("uas_final.xml", code=code, reason=reason),
-                              scenario("uac_final.xml", code=code, maxfwd=70))
+    res, uas, _ = await _call(
+        scenario("uas_final.xml", code=code, reason=reason),
+        scenario("uac_final.xml", code=code, maxfwd=70),
+    )
     assert res.ok, res.why
     assert uas.ok, uas.why
 
@@ -85,8 +106,10 @@ async def test_max_forwards_zero_gets_483() -> None:
 
 async def test_looping_route_gets_482() -> None:
     port = free_port()
-    o = {"proxy.listen": [f"udp:127.0.0.1:{port}"],
-         "proxy.default_next_hop": f"sip:127.0.0.1:{port}"}
+    o = {
+        "proxy.listen": [f"udp:127.0.0.1:{port}"],
+        "proxy.default_next_hop": f"sip:127.0.0.1:{port}",
+    }
     async with in_process_proxy(o) as p:
         res = await run_sipp(scenario("uac_final.xml", code=482, maxfwd=70), target=p.udp)
         assert p.server.metrics.drops.labels("loop")._value.get() >= 1
@@ -96,8 +119,14 @@ async def test_looping_route_gets_482() -> None:
 async def test_calls_survive_packet_loss() -> None:
     # SIPp drops 5 % of what it sends (both sides); retransmissions by SIPp and by the
     # proxy's transactions must still complete every call.
-    res, uas, _ = await _call("uas_call.xml", "uac_call.xml", calls=20, rate=20,
-                              uac_extra=("-lost", "5"), uas_extra=("-lost", "5"))
+    res, uas, _ = await _call(
+        "uas_call.xml",
+        "uac_call.xml",
+        calls=20,
+        rate=20,
+        uac_extra=("-lost", "5"),
+        uas_extra=("-lost", "5"),
+    )
     assert res.ok, res.why
     assert uas.ok, uas.why
 
@@ -114,8 +143,11 @@ async def test_callee_never_answers_gets_408() -> None:
 async def test_ringing_callee_timer_c_cancels_then_408() -> None:
     uas_port = free_port()
     uas = await Sipp.start("uas_ring_silent.xml", port=uas_port)
-    o = {"proxy.default_next_hop": f"sip:127.0.0.1:{uas_port}", "proxy.timers.t1": 0.03,
-         "proxy.timers.timer_c": 1.0}
+    o = {
+        "proxy.default_next_hop": f"sip:127.0.0.1:{uas_port}",
+        "proxy.timers.t1": 0.03,
+        "proxy.timers.timer_c": 1.0,
+    }
     async with in_process_proxy(o) as p:
         res = await run_sipp(scenario("uac_final.xml", code=408, maxfwd=70), target=p.udp)
     assert res.ok, res.why
@@ -142,10 +174,10 @@ class _Stub:
 
 async def test_screener_reject_607_reaches_caller_once_screened() -> None:
     stub = _Stub(Reject(607, "Unwanted", (("Reason", 'SIP;cause=607;text="Unwanted"'),)))
-    async with in_process_proxy({"proxy.default_next_hop": "sip:127.0.0.1:9"},
-                                screener=stub) as p:
-        res = await run_sipp(scenario("uac_final.xml", code=607, maxfwd=70), target=p.udp,
-                             extra=("-T2", "1"))
+    async with in_process_proxy({"proxy.default_next_hop": "sip:127.0.0.1:9"}, screener=stub) as p:
+        res = await run_sipp(
+            scenario("uac_final.xml", code=607, maxfwd=70), target=p.udp, extra=("-T2", "1")
+        )
     assert res.ok, res.why
     assert len(stub.seen) == 1  # retransmissions were absorbed, not screened again
     f = stub.seen[0]
@@ -158,8 +190,7 @@ async def test_screener_divert_reaches_other_callee() -> None:
     ivr = await Sipp.start("uas_call.xml", port=ivr_port)
     stub = _Stub(Divert(f"sip:ivr@127.0.0.1:{ivr_port}", decision_id="d-42"))
     # The default next hop is a black hole: only a diverted call can complete.
-    async with in_process_proxy({"proxy.default_next_hop": "sip:127.0.0.1:9"},
-                                screener=stub) as p:
+    async with in_process_proxy({"proxy.default_next_hop": "sip:127.0.0.1:9"}, screener=stub) as p:
         res = await run_sipp("uac_call.xml", target=p.udp)
     assert res.ok, res.why
     assert (await ivr.wait(10)).ok
@@ -171,8 +202,9 @@ async def test_screener_forward_tags_verstat_and_times_out() -> None:
             await asyncio.sleep(5)
             return Forward(verstat="TN-Validation-Passed")
 
-    res, uas, p = await _call("uas_call.xml", "uac_call.xml", screener=Slow(),
-                              overrides={"proxy.screening_timeout": 0.2})
+    res, uas, p = await _call(
+        "uas_call.xml", "uac_call.xml", screener=Slow(), overrides={"proxy.screening_timeout": 0.2}
+    )
     assert res.ok, res.why
     assert uas.ok, uas.why
     assert p.server.metrics.screening_timeouts._value.get() == 1
