@@ -180,13 +180,17 @@ class _Table:
         self.count[slot] += 1
         self.active[slot] += 1
         m = int(now // 60)
-        _rotate(self.minutes[slot], int(self.minute_mark[slot]), m)
-        self.minute_mark[slot] = max(m, int(self.minute_mark[slot]))
-        self.minutes[slot, m % 60] = min(int(self.minutes[slot, m % 60]) + 1, 65_535)
+        mark = int(self.minute_mark[slot])
+        _rotate(self.minutes[slot], mark, m)
+        if m > mark - 60:  # an attempt older than the buckets (clock step back) is not binned
+            self.minute_mark[slot] = max(m, mark)
+            self.minutes[slot, m % 60] = min(int(self.minutes[slot, m % 60]) + 1, 65_535)
         h = int(now // 3600)
-        _rotate(self.hours[slot], int(self.hour_mark[slot]), h)
-        self.hour_mark[slot] = max(h, int(self.hour_mark[slot]))
-        self.hours[slot, h % 24] += 1
+        mark = int(self.hour_mark[slot])
+        _rotate(self.hours[slot], mark, h)
+        if h > mark - 24:
+            self.hour_mark[slot] = max(h, mark)
+            self.hours[slot, h % 24] += 1
 
     def decay(self, slot: int, now: float, half_life: float) -> None:
         dt = now - float(self.out_t[slot])
@@ -284,9 +288,12 @@ def _window_sum(
     """Sum of the buckets for periods ``now_idx - width + 1 … now_idx`` still held."""
     span = buckets.shape[0]
     lo = max(now_idx - width + 1, mark - span + 1)
-    if lo > mark:
+    hi = min(mark, now_idx)
+    if lo > hi:
         return 0
-    idx = np.arange(lo, mark + 1) % span
+    if hi - lo + 1 == span:
+        return int(buckets.sum())
+    idx = np.arange(lo, hi + 1) % span
     return int(buckets[idx].sum())
 
 

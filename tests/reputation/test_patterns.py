@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reputation.config import PatternConfig, ReputationConfig
 from reputation.patterns import CallPatterns, Outcome, PatternKeys, callee_value
@@ -253,3 +255,34 @@ def test_memory_estimate_for_100k_callers() -> None:
     t = p.tables["tn"]
     per_key = sum(a.nbytes for a in (t.ts, t.callee, t.minutes, t.hours, t.out)) / t.capacity
     assert per_key * 100_000 < 80e6
+
+
+EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from(["attempt", "answered", "ended", "cancelled", "failed", "read"]),
+        st.integers(0, 15),  # call id
+        st.integers(0, 5),  # caller
+        st.floats(-5000.0, 200_000.0, allow_nan=False),  # time offset (may step backwards)
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(EVENTS)
+def test_any_event_sequence_keeps_counts_sane(events: list[tuple[str, int, int, float]]) -> None:
+    p = CallPatterns(PatternConfig(max_callers=3, max_sources=2, caller_ring=4, source_ring=4))
+    for what, cid, caller, dt in events:
+        keys = PatternKeys(caller=f"1312555{caller:04d}", source_ip=f"10.0.0.{caller % 3}")
+        t = T0 + dt
+        if what == "attempt":
+            p.observe_attempt(f"c{cid}", keys, f"1646555{cid:04d}", t)
+        elif what == "read":
+            for st_ in p.features(keys, t, callee="16465550001").stats:
+                assert st_.concurrent >= 0 and st_.attempts_minute >= 1
+                assert st_.attempts_hour >= 0 and st_.attempts_day >= 0 and st_.fanout >= 1
+                for r in (st_.answer_ratio, st_.early_cancel_ratio, st_.short_ratio):
+                    assert r is None or 0.0 <= r <= 1.0 + 1e-9
+        else:
+            p.observe_outcome(f"c{cid}", Outcome(what), t, None)
+    assert p.held("tn") <= 3 and p.held("ip") <= 2
