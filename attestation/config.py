@@ -60,6 +60,9 @@ class AttestationConfig:
     crl_files: tuple[Path, ...] = ()
     """PEM or DER CRL files (direct, or indirect CRLs signed by a trust anchor); re-read when
     they change, checked every ``crl_refresh`` seconds."""
+    crl_signers: tuple[Path, ...] = ()
+    """PEM files of CRL-signing certificates issued directly by a trust anchor (e.g. the
+    STI-PA CRL signer under the STI-PA root): CRLs they sign count like an anchor's."""
     crl_fetch: bool = True
     """Also fetch the CRL distribution point URLs named in certificates (same URL rules)."""
     crl_refresh: float = 3600.0

@@ -254,6 +254,41 @@ def make_leaf(
     return Issued(b.sign(signing_key or issuer.key, hashes.SHA256()), key)
 
 
+def make_crl_signer(
+    issuer: Issued, cn: str = "SPITWALL Test STI-PA CRL", *, now: float, days: int = 365
+) -> Issued:
+    """A CRL-signing certificate (keyUsage cRLSign only), as the STI-PA signs its CRL with."""
+    key = new_key()
+    cert = (
+        _builder(
+            _name(cn),
+            issuer.cert.subject,
+            key.public_key(),
+            utc(now) - _DAY,
+            utc(now) + days * _DAY,
+            None,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(_aki(issuer), critical=False)
+        .sign(issuer.key, hashes.SHA256())
+    )
+    return Issued(cert, key)
+
+
 def make_crl(
     issuer: Issued,
     revoked: Sequence[x509.Certificate] = (),

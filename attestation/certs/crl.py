@@ -83,6 +83,38 @@ def load_crl(
     )
 
 
+def accepted_signers(
+    signers: Sequence[x509.Certificate], anchors: Sequence[x509.Certificate], now: float
+) -> list[x509.Certificate]:
+    """The configured CRL signers that are valid now, carry keyUsage cRLSign and were
+    issued directly by a trust anchor; a signer failing any of that is a ValueError."""
+    out: list[x509.Certificate] = []
+    for s in signers:
+        name = s.subject.rfc4514_string()
+        try:
+            ku = s.extensions.get_extension_for_class(x509.KeyUsage).value
+            if not ku.crl_sign:
+                raise ValueError("keyUsage lacks cRLSign")
+        except x509.ExtensionNotFound:
+            raise ValueError(f"CRL signer {name}: no keyUsage cRLSign") from None
+        except ValueError as exc:
+            raise ValueError(f"CRL signer {name}: {exc}") from None
+        if not s.not_valid_before_utc.timestamp() <= now <= s.not_valid_after_utc.timestamp():
+            raise ValueError(f"CRL signer {name} is not valid now")
+        ok = False
+        for a in anchors:
+            if a.subject == s.issuer:
+                try:
+                    s.verify_directly_issued_by(a)
+                    ok = True
+                except Exception:  # InvalidSignature, ValueError, TypeError
+                    continue
+        if not ok:
+            raise ValueError(f"CRL signer {name} is not issued by a trust anchor")
+        out.append(s)
+    return out
+
+
 def distribution_points(cert: x509.Certificate) -> list[str]:
     try:
         dps = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
@@ -105,20 +137,23 @@ class CrlStore:
         fetcher: Fetcher,
         *,
         files: Sequence[Path] = (),
+        signers: Sequence[x509.Certificate] = (),
         fetch_dps: bool = True,
         refresh: float = 3600.0,
         max_bytes: int = 1 << 20,
         fail_closed: bool = False,
         clock: Callable[[], float],
     ) -> None:
-        self._anchors = list(anchors)
+        self._clock = clock
+        # CRLs count when signed by an anchor or by a CRL-signing certificate that an anchor
+        # issued directly (the STI-PA CRL signer under the STI-PA root); checked once here.
+        self._anchors = list(anchors) + accepted_signers(signers, anchors, clock())
         self._fetcher = fetcher
         self._files = list(files)
         self._fetch_dps = fetch_dps
         self._refresh = refresh
         self._max_bytes = max_bytes
         self._fail_closed = fail_closed
-        self._clock = clock
         self._crls: dict[str, LoadedCrl] = {}
         self._mtimes: dict[str, float] = {}
         self._failed: dict[str, tuple[float, str]] = {}

@@ -45,16 +45,16 @@ _CRL_RECHECK = 60.0
 _TIME_REASONS = (CertReason.CERT_EXPIRED, CertReason.CERT_NOT_YET_VALID)
 
 
-def load_anchors(paths: Sequence[Path]) -> list[x509.Certificate]:
-    """Trust anchors from PEM files; a missing or unparsable file is a ValueError naming it."""
+def load_anchors(paths: Sequence[Path], what: str = "trust anchor") -> list[x509.Certificate]:
+    """Certificates from PEM files; a missing or unparsable file is a ValueError naming it."""
     anchors: list[x509.Certificate] = []
     for p in paths:
         try:
             anchors.extend(x509.load_pem_x509_certificates(Path(p).read_bytes()))
         except OSError as exc:
-            raise ValueError(f"trust anchor file {p}: {exc.strerror or exc}") from None
+            raise ValueError(f"{what} file {p}: {exc.strerror or exc}") from None
         except ValueError as exc:
-            raise ValueError(f"trust anchor file {p}: no PEM certificates ({exc})") from None
+            raise ValueError(f"{what} file {p}: no PEM certificates ({exc})") from None
     return anchors
 
 
@@ -97,6 +97,7 @@ class CertificateService:
             self._anchors,
             self._fetcher,
             files=cfg.crl_files,
+            signers=load_anchors(cfg.crl_signers, "CRL signer"),
             fetch_dps=cfg.crl_fetch,
             refresh=cfg.crl_refresh,
             max_bytes=cfg.crl_max_bytes,

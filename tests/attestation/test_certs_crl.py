@@ -144,3 +144,33 @@ def test_mutated_crls_never_raise(sti_pki: StiPki) -> None:
         for _ in range(rnd.randint(1, 3)):
             d[rnd.randrange(len(d))] = rnd.randrange(256)
         load_crl(bytes(d), "fuzz", [sti_pki.root.cert, sti_pki.sti_pa.cert], sti_pki.now)
+
+
+async def test_indirect_crl_signed_by_a_configured_crl_signer(
+    sti_pki: StiPki, tmp_path: Path
+) -> None:
+    # the STI-PA shape: root (a trust anchor) -> CRL signer -> indirect CRL
+    signer = pki.make_crl_signer(sti_pki.sti_pa, now=sti_pki.now)
+    crl = pki.make_crl(signer, [sti_pki.leaf.cert], now=sti_pki.now, indirect=True)
+    crl_file = tmp_path / "sti-pa-signed.crl"
+    crl_file.write_bytes(pki.crl_pem(crl))
+    signer_file = tmp_path / "signer.pem"
+    signer_file.write_bytes(signer.cert_pem)
+    # without the signer configured the CRL cannot be authenticated: ignored
+    assert (await _get(sti_pki, "good", crl_files=(crl_file,), crl_fetch=False))[0] is None
+    reason, _ = await _get(
+        sti_pki, "good", crl_files=(crl_file,), crl_signers=(signer_file,), crl_fetch=False
+    )
+    assert reason == CertReason.CERT_REVOKED.value
+
+
+def test_crl_signer_must_be_issued_by_an_anchor(sti_pki: StiPki, tmp_path: Path) -> None:
+    rogue = pki.make_crl_signer(pki.make_root("Rogue", now=sti_pki.now), now=sti_pki.now)
+    f = tmp_path / "rogue-signer.pem"
+    f.write_bytes(rogue.cert_pem)
+    with pytest.raises(ValueError, match="not issued by a trust anchor"):
+        CertificateService(sti_pki.config(crl_signers=(f,)))
+    not_signer = tmp_path / "leaf.pem"
+    not_signer.write_bytes(sti_pki.leaf.cert_pem)
+    with pytest.raises(ValueError, match="cRLSign"):
+        CertificateService(sti_pki.config(crl_signers=(not_signer,)))
