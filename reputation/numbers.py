@@ -177,7 +177,7 @@ def read_number(value: str | None, region: str = "US", privacy: str | None = Non
     return _read_cached(raw, region)
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=32_768)
 def _read_cached(raw: str, region: str) -> NumberInfo:
     user = uri_user(raw)
     stripped = _SEPARATORS.sub("", user)

@@ -9,6 +9,7 @@ import pytest
 from reputation.config import PolicyConfig
 from reputation.model import ActionKind, Reason, Score
 from reputation.policy import band_of, decide, score_header, thresholds
+from reputation.users import UserSettings
 
 CFG = PolicyConfig()
 
@@ -191,6 +192,5 @@ def test_monitor_blocks_nothing_even_on_dno() -> None:
 
 
 def test_store_user_settings_fit_the_policy() -> None:
-    users = pytest.importorskip("reputation.users")
-    u = users.UserSettings(strictness="strict", band_actions=(("likely", "voicemail"),))
+    u = UserSettings(strictness="strict", band_actions=(("likely", "voicemail"),))
     assert decide(score(45.0), CFG, u).action is ActionKind.VOICEMAIL
