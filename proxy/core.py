@@ -72,7 +72,17 @@ from .rules import (
     via_target,
 )
 from .screen import Action, Divert, Forward, IgnoreOutcomes, Outcome, OutcomeObserver, Reject
-from .sip import Limits, Request, Response, SipParseError, SipUri, TelUri, Via, parse_message
+from .sip import (
+    Limits,
+    Request,
+    Response,
+    SipParseError,
+    SipUri,
+    TelUri,
+    Via,
+    parse_message,
+    parse_via,
+)
 from .sip.reply import error_response, make_response, stable_tag
 from .sip.uri import AbsoluteUri
 from .transaction import (
@@ -764,12 +774,9 @@ class ProxyCore:
             self.metrics.drop("unparseable" if err.is_request is not False else "bad_response")
             return
         try:
-            from .sip import parse_via
-
-            via = parse_via(err.top_via.split(",")[0])
+            target = reply_peer(parse_via(err.top_via.split(",")[0]), peer)
         except SipParseError:
-            self.metrics.drop("unparseable")
-            return
+            target = peer  # the Via itself is malformed: answer the source address
         self.metrics.drop("bad_request")
         self.metrics.response(err.status, "local")
         log.info(
@@ -777,7 +784,7 @@ class ProxyCore:
             err,
             extra={"call_id": err.call_id or "", "source": peer.hostport},
         )
-        self._out.append(Send(resp.to_bytes(), reply_peer(via, peer)))
+        self._out.append(Send(resp.to_bytes(), target))
 
     def _shed(self, data: bytes, peer: Peer, verdict: RateVerdict) -> None:
         self.metrics.rate_limited.inc()

@@ -10,7 +10,7 @@ from proxy.effects import Screen, Send
 from proxy.metrics import ProxyMetrics
 from proxy.ratelimit import RateLimiter
 from proxy.screen import RecordingObserver
-from proxy.sip import Request, Response, parse_message
+from proxy.sip import Headers, Request, Response, SipParseError, parse_message
 from proxy.transport.base import LocalAddress, Peer
 from spitwall.config import load_config
 
@@ -78,7 +78,11 @@ class Sim:
         out = []
         for eff in self.core.drain():
             if isinstance(eff, Send):
-                msg = parse_message(eff.data)
+                try:
+                    msg: Request | Response = parse_message(eff.data)
+                except SipParseError:  # a 400 echoing the malformed From/To it complains of
+                    status, reason = eff.data.split(b"\r\n", 1)[0].split(b" ", 2)[1:]
+                    msg = Response(int(status), reason.decode(), Headers(()))
                 o = Out(eff.peer, msg, eff.data, eff.key)
                 out.append(o)
                 self.sent.append(o)
