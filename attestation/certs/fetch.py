@@ -139,6 +139,10 @@ class Fetcher:
         self.timeout = timeout
         self._max_concurrent = max(1, max_concurrent)
         self._clock = clock
+        try:  # built now so that a bad x5u_ca_file is a start-up error, not 436 on every call
+            self._ssl_ctx = self._ssl()
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"x5u_ca_file {ca_file}: {exc}") from None
         self._sem: asyncio.Semaphore | None = None
         self._session: aiohttp.ClientSession | None = None
         self.requests = 0
@@ -154,7 +158,7 @@ class Fetcher:
             connector = aiohttp.TCPConnector(
                 resolver=GuardedResolver(self._allow),
                 use_dns_cache=False,
-                ssl=self._ssl(),
+                ssl=self._ssl_ctx,
                 limit=self._max_concurrent,
             )
             self._session = aiohttp.ClientSession(

@@ -174,3 +174,23 @@ def test_crl_signer_must_be_issued_by_an_anchor(sti_pki: StiPki, tmp_path: Path)
     not_signer.write_bytes(sti_pki.leaf.cert_pem)
     with pytest.raises(ValueError, match="cRLSign"):
         CertificateService(sti_pki.config(crl_signers=(not_signer,)))
+
+
+@pytest.mark.parametrize(
+    ("dp", "why"),
+    [
+        ("http://127.0.0.1/ca.crl", "x5u_bad_url"),
+        ("https://10.0.0.1/ca.crl", "x5u_forbidden_address"),
+        ("https://169.254.169.254/latest/meta-data", "x5u_forbidden_address"),
+    ],
+)
+async def test_distribution_points_obey_the_fetch_rules(sti_pki: StiPki, dp: str, why: str) -> None:
+    leaf = pki.make_leaf(sti_pki.intermediate, now=sti_pki.now, crl_url=dp)
+    url = sti_pki.serve(pki.pem_chain(leaf.cert, sti_pki.intermediate.cert))
+    s = CertificateService(sti_pki.config())
+    try:
+        r = await s.get(url, sti_pki.now)
+        assert r.ok and why in r.details["crl_unavailable"][dp]
+        assert s.fetcher.requests == 1  # the chain only: the DP was never contacted
+    finally:
+        await s.close()

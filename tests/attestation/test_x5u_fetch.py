@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +171,12 @@ async def test_bad_urls_never_reach_the_network(svc: CertificateService, url: st
     r = await svc.get(url, 0)
     assert_fails(r, CertReason.X5U_BAD_URL)
     assert svc.fetcher.requests == 0
+
+
+def test_bad_x5u_ca_file_is_a_startup_error(sti_pki: StiPki, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="x5u_ca_file"):
+        CertificateService(sti_pki.config(x5u_ca_file=tmp_path / "missing.pem"))
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    with pytest.raises(ValueError, match="x5u_ca_file"):
+        CertificateService(sti_pki.config(x5u_ca_file=junk))
