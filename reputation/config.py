@@ -115,6 +115,11 @@ class WeightsConfig:
     """Negative feedback attached to the source IP / origid / SPC (per log2(1+n))."""
     source_good: float = -0.6
     """Positive feedback attached to the source IP / origid / SPC (per log2(1+n))."""
+    header_display_name: float = 1.0
+    """Display name typical of diallers or other analytics' labels (``V123456789012345``,
+    ``SPAM?``, ``Scam Likely``, a bare number differing from the caller's)."""
+    source_scanner_ua: float = 3.0
+    """User-Agent of a known SIP scanner / attack tool (friendly-scanner, sipvicious, …)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,7 @@ def evaluate(
     reasons.extend(signals.lists(inp, hits))
     reasons.extend(signals.learned(inp, learned))
     reasons.extend(signals.neighbor(inp))
+    reasons.extend(signals.headers(inp))
     if features is not None:
         reasons.extend(signals.patterns(inp, features))
     reasons.extend(signals.feedback(inp, caller_counts))

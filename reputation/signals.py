@@ -16,6 +16,7 @@ or test doubles.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -285,6 +286,53 @@ def learned(s: SignalInput, entry: LearnedView | None) -> tuple[Reason, ...]:
         Reason("learned.weaker_identity", 0.0,
                f"known number learned {was}, but this call is weaker: not trusted"),
     )  # fmt: skip
+
+
+# --- 4b. header consistency and source fingerprint (S17, S18) ---------------------------
+
+_DIALLER_NAME = re.compile(r"^V\d{15}$")
+_LABEL_WORDS = re.compile(r"\b(spam|scam|fraud|robocall|telemarket\w*)\b", re.IGNORECASE)
+_SCANNERS = (
+    "friendly-scanner",
+    "sipvicious",
+    "sipcli",
+    "sip-scan",
+    "sipscan",
+    "vaxsipuseragent",
+    "pplsip",
+    "iwar",
+    "sundayddr",
+)
+
+
+def headers(s: SignalInput) -> tuple[Reason, ...]:
+    """Display name and User-Agent: a dialler's ``V`` + 15 digits name, another network's
+    spam label, a number in the display name that is not the caller's; a scanner's UA."""
+    w = s.config.weights
+    out: list[Reason] = []
+    name = (s.facts.display_name or "").strip().strip('"').strip()[:100]
+    if name:
+        digits = "".join(ch for ch in name if ch.isdigit())
+        if _DIALLER_NAME.match(name):
+            out.append(Reason("header.display_name", w.header_display_name,
+                              f"display name {name!r} looks like a dialler's"))  # fmt: skip
+        elif _LABEL_WORDS.search(name):
+            out.append(Reason("header.display_name", w.header_display_name,
+                              f"display name {name!r} carries a spam label"))  # fmt: skip
+        elif (
+            len(digits) >= 7
+            and len(digits) >= len(name.replace(" ", "")) - 4
+            and s.caller.digits
+            and not s.caller.digits.endswith(digits[-7:])
+        ):
+            text = f"display name {name!r} is another number than the caller's"
+            out.append(Reason("header.display_name", w.header_display_name * 0.5, text))
+    ua = (s.facts.user_agent or "").lower()[:200]
+    hit = next((x for x in _SCANNERS if x in ua), None)
+    if hit is not None:
+        text = f"User-Agent {s.facts.user_agent!r} is a SIP scanner ({hit})"
+        out.append(Reason("source.scanner_ua", w.source_scanner_ua, text))
+    return tuple(out)
 
 
 # --- 5. neighbour spoofing ------------------------------------------------------------------

@@ -333,3 +333,28 @@ def test_spc_volume_does_not_count_but_its_ratios_do() -> None:
     spc = stats("spc", "1234", fanout=500, attempts_minute=300, answer_ratio=0.05, outcomes=50.0)
     got = by_name(signals.patterns(signal_input(), PatternFeatures((spc,))))
     assert set(got) == {"pattern.low_answer"}
+
+
+# --- header consistency and source fingerprint ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("display", "ua", "expected"),
+    [
+        ("V123456789012345", None, {"header.display_name"}),
+        ('"SPAM? John"', None, {"header.display_name"}),
+        ("Scam Likely", None, {"header.display_name"}),
+        ("+1 800 555 1234", None, {"header.display_name"}),  # not the caller's number
+        ("312-555-7788", None, set()),  # the caller's own number
+        ("Alice Smith", None, set()),
+        ("Spamalot Theatre", None, set()),
+        (None, "friendly-scanner", {"source.scanner_ua"}),
+        (None, "sipvicious 0.3.8", {"source.scanner_ua"}),
+        (None, "Asterisk PBX 20.1", set()),
+        (None, None, set()),
+    ],
+)
+def test_headers(display: str | None, ua: str | None, expected: set[str]) -> None:
+    got = by_name(signals.headers(signal_input(display_name=display, user_agent=ua)))
+    assert set(got) == expected
+    assert all(r.weight > 0 and r.detail for r in got.values())
