@@ -292,5 +292,5 @@ class CrlStore:
         for t in tasks:
             t.cancel()
         for t in tasks:
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t

@@ -70,6 +70,7 @@ class _Entry:
     crl_notes: dict[str, str] = field(default_factory=dict)
     crl_checked: float = 0.0
     source: str = "fetch"
+    stale_since: float | None = None
 
 
 class CertificateService:
@@ -108,7 +109,8 @@ class CertificateService:
         self._entries: dict[str, _Entry] = {}
         self._inflight: dict[str, asyncio.Task[_Entry]] = {}
         self.stats: Counter[str] = Counter()
-        """``hits``, ``misses``, ``fetches``, ``store_hits``, ``negative_hits``, ``joined``."""
+        """``hits``, ``misses``, ``fetches``, ``store_hits``, ``negative_hits``, ``joined``,
+        ``stale_served``."""
 
     @property
     def fetcher(self) -> Fetcher:
@@ -126,7 +128,7 @@ class CertificateService:
             task = self._inflight.get(x5u)
             if task is None:
                 self.stats["misses"] += 1
-                task = asyncio.ensure_future(self._load(x5u, at))
+                task = asyncio.ensure_future(self._load(x5u, at, entry))
                 self._inflight[x5u] = task
                 task.add_done_callback(lambda _t: self._inflight.pop(x5u, None))
             else:
@@ -151,7 +153,7 @@ class CertificateService:
     async def close(self) -> None:
         for task in list(self._inflight.values()):
             task.cancel()
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self._crls.close()
         await self._fetcher.close()
@@ -192,6 +194,27 @@ class CertificateService:
                     return retry
         return valid
 
+    def _stale_if_error(self, previous: _Entry | None) -> _Entry | None:
+        """RFC 5861 stale-if-error: when a refresh cannot be fetched, a chain that was
+        validated before and whose certificates are all still valid keeps serving for
+        another ``cert_negative_ttl`` rather than failing every call while the CR is down —
+        for at most ``cert_cache_ttl`` in all."""
+        now = self._clock()
+        if previous is None or previous.chain is None or previous.chain.not_after <= now:
+            return None
+        since = previous.stale_since if previous.stale_since is not None else now
+        if now - since > self._cfg.cert_cache_ttl:
+            return None
+        self.stats["stale_served"] += 1
+        return _Entry(
+            min(now + self._cfg.cert_negative_ttl, previous.chain.not_after),
+            chain=previous.chain,
+            crl_generation=-1,
+            crl_notes=previous.crl_notes,
+            source="stale",
+            stale_since=since,
+        )
+
     async def _from_store(self, x5u: str, at: float) -> _Entry | None:
         if self._store is None:
             return None
@@ -206,16 +229,16 @@ class CertificateService:
         self.stats["store_hits"] += 1
         return _Entry(min(row.expires_at, valid.not_after), chain=valid, source="store")
 
-    async def _load(self, x5u: str, at: float) -> _Entry:
+    async def _load(self, x5u: str, at: float, previous: _Entry | None) -> _Entry:
         try:
-            return await self._load_checked(x5u, at)
+            return await self._load_checked(x5u, at, previous)
         except Exception as exc:  # a bug must cost one call's verification, not the proxy
             log.exception("certificate lookup for %s failed unexpectedly", x5u)
             return self._negative(
                 x5u, CertFailure(CertReason.CERT_MALFORMED, f"internal error: {exc!r}"[:300])
             )
 
-    async def _load_checked(self, x5u: str, at: float) -> _Entry:
+    async def _load_checked(self, x5u: str, at: float, previous: _Entry | None) -> _Entry:
         checked = self._fetcher.check(x5u)  # bad URLs never touch the store or network
         if isinstance(checked, CertFailure):
             return self._negative(x5u, checked)
@@ -224,7 +247,8 @@ class CertificateService:
             self.stats["fetches"] += 1
             got = await self._fetcher.fetch(x5u, self._cfg.x5u_max_bytes)
             if isinstance(got, CertFailure):
-                return self._negative(x5u, got)
+                stale = self._stale_if_error(previous)
+                return self._remember(x5u, stale) if stale else self._negative(x5u, got)
             certs = parse_pem_chain(got.body, self._cfg.cert_max_chain)
             if isinstance(certs, CertFailure):
                 return self._negative(x5u, certs)
@@ -249,6 +273,8 @@ class CertificateService:
 
     async def _answer(self, x5u: str, entry: _Entry, at: float, cached: bool) -> CertResult:
         details: dict[str, Any] = {"cached": cached}
+        if entry.source == "stale":
+            details["stale"] = True  # served past its freshness: the CR failed on refresh
         if entry.failure is not None:
             leaf = entry.received[0] if entry.received else None
             return CertResult.failure(

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from attestation import pki
 from attestation.certs import CertificateService, CertReason
+from attestation.certs.server import Route
 
-from .conftest import StiPki
+from .conftest import StiPki, path_of
 
 
 class Clock:
@@ -204,5 +205,28 @@ async def test_a_hanging_repository_cannot_stall_the_call_path(sti_pki: StiPki) 
         again = await asyncio.gather(*(s.get(u, sti_pki.now) for u in hanging))
         assert time.monotonic() - t0 < 0.05
         assert all(r.details["cached"] for r in again)
+    finally:
+        await s.close()
+
+
+async def test_stale_if_error_keeps_a_validated_chain_while_the_cr_is_down(
+    sti_pki: StiPki,
+) -> None:
+    url = sti_pki.serve(sti_pki.chain_pem, headers={"Cache-Control": "max-age=60"})
+    clock = Clock(time.time())
+    cfg = sti_pki.config(crl_fetch=False, cert_negative_ttl=30.0, cert_cache_ttl=3600.0)
+    s = CertificateService(cfg, clock=clock)
+    try:
+        assert (await s.get(url, sti_pki.now)).ok
+        sti_pki.server.set_route(path_of(url), Route(b"down", status=503))
+        clock.t += 61
+        r = await s.get(url, sti_pki.now)
+        assert r.ok and r.details["stale"] is True and s.stats["stale_served"] == 1
+        clock.t += 31  # next refresh attempt also fails: still served, still bounded
+        assert (await s.get(url, sti_pki.now)).ok
+        assert sti_pki.hits(url) == 3
+        clock.t += 3600  # past cert_cache_ttl of staleness: the failure shows
+        r = await s.get(url, sti_pki.now)
+        assert r.reason == CertReason.X5U_FETCH_FAILED.value
     finally:
         await s.close()
