@@ -29,20 +29,20 @@ from __future__ import annotations
 import dataclasses
 
 from .config import ReputationConfig
-from .model import CallFacts, Decision, Score
-from .numbers import NumberInfo, read_number
-from .patterns import CallPatterns, Outcome, PatternFeatures, PatternKeys
-from .policy import UserPolicy, decide
-from .score import evaluate
-from .signals import (
+from .lookups import (
     CountersView,
     LearnedLookup,
     LearnedView,
     ListHitView,
     ListLookup,
     ReputationLookup,
-    SignalInput,
 )
+from .model import CallFacts, Decision, Score
+from .numbers import NumberInfo, read_number
+from .patterns import CallPatterns, Outcome, PatternFeatures, PatternKeys
+from .policy import UserPolicy, decide
+from .score import evaluate
+from .signals import SignalInput
 
 
 class ScoringEngine:

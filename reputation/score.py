@@ -21,10 +21,11 @@ import math
 from collections.abc import Iterable, Sequence
 
 from . import signals
+from .lookups import CountersView, LearnedView, ListHitView
 from .model import Reason, Score
 from .numbers import NumberFlag, is_emergency
 from .patterns import PatternFeatures
-from .signals import CountersView, LearnedView, ListHitView, SignalInput
+from .signals import SignalInput
 
 INVALID_FLAGS = frozenset({NumberFlag.NOT_POSSIBLE, NumberFlag.N11})
 """Caller-number flags that make the number invalid for the ``invalid_number`` override."""

@@ -8,9 +8,7 @@ lookups (lists, reputation counters, pattern statistics) and :mod:`reputation.sc
 the weights up. Keeping each signal a separate pure function is what lets every score be
 explained and every signal be tested with a table.
 
-The read-only lookups the signals need are declared here as Protocols so the composition
-root can pass in the store's objects (``lists.ListIndex``, ``feedback.ReputationBook``)
-or test doubles.
+The read-only lookups the signals need are Protocols in :mod:`reputation.lookups`.
 """
 
 from __future__ import annotations
@@ -19,77 +17,12 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from .config import ReputationConfig
+from .lookups import CountersView, LearnedView, ListHitView
 from .model import CallFacts, Reason
 from .numbers import NumberFlag, NumberInfo
 from .patterns import KeyStats, PatternFeatures
-
-# --- lookups the signals read (implemented by the store's objects) --------------------
-
-
-class ListEntryView(Protocol):
-    @property
-    def pattern(self) -> object: ...
-    @property
-    def source(self) -> object: ...
-
-
-class ListHitView(Protocol):
-    """One live list entry matching a number (``lists.ListHit`` satisfies this)."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def scope(self) -> str: ...
-    @property
-    def entry(self) -> ListEntryView: ...
-
-
-class ListLookup(Protocol):
-    """``lists.ListIndex``: every live hit, the deciding one first (user before global)."""
-
-    def match_all(self, user_id: int | None, number: str, now: float) -> Sequence[ListHitView]: ...
-
-
-class CountersView(Protocol):
-    """Time-decayed feedback counts for one key (``feedback.ReputationCounters``)."""
-
-    @property
-    def unwanted_607(self) -> float: ...
-    @property
-    def reports_spam(self) -> float: ...
-    @property
-    def reports_not_spam(self) -> float: ...
-    @property
-    def challenge_failed(self) -> float: ...
-    @property
-    def challenge_passed(self) -> float: ...
-    @property
-    def voicemail_left(self) -> float: ...
-    @property
-    def first_seen(self) -> float | None: ...
-
-
-class ReputationLookup(Protocol):
-    """``feedback.ReputationBook``: counters per key, ``kind`` in tn / ip / origid / spc."""
-
-    def get(self, kind: str, key: str, now: float) -> CountersView: ...
-
-
-class LearnedView(Protocol):
-    @property
-    def strength(self) -> int:
-        """Identity strength the number was learned at (see :func:`strength_of`)."""
-        ...
-
-
-class LearnedLookup(Protocol):
-    """``feedback.LearnedAllowBook``: numbers a user called or accepted (learned allow)."""
-
-    def get(self, user_id: int, tn: str) -> LearnedView | None: ...
-
 
 # --- the input every signal reads -------------------------------------------------------
 
