@@ -281,30 +281,39 @@ class Headers:
             (f[0], value) if i == first else f for i, f in enumerate(self._fields) if i not in rest
         )
 
+    def _first_value_field(self, name: str) -> tuple[int, list[tuple[int, int]]] | None:
+        """Position of the first ``name`` field holding a non-empty element, and the
+        spans of its non-empty elements."""
+        for i in self.positions(name):
+            value = self._fields[i][1]
+            spans = [s for s in comma_spans(value) if value[s[0] : s[1]].strip()]
+            if spans:
+                return i, spans
+        return None
+
     def remove_first_value(self, name: str) -> Headers:
-        """Pop the first comma element of the first ``name`` field; drop the field when it
-        becomes empty. For removing our own Via (§16.7) or a Route entry (§16.4)."""
-        pos = self.positions(name)
-        if not pos:
+        """Pop the first comma element of ``name`` (fields with no element are skipped);
+        drop the field when it becomes empty. For removing our own Via (§16.7) or a
+        Route entry (§16.4)."""
+        found = self._first_value_field(name)
+        if found is None:
             return self
-        i = pos[0]
-        fname, value = self._fields[i]
-        spans = [s for s in comma_spans(value) if value[s[0] : s[1]].strip()]
-        if len(spans) <= 1:
+        i, spans = found
+        if len(spans) == 1:
             return self._with(f for j, f in enumerate(self._fields) if j != i)
+        fname, value = self._fields[i]
         rest = value[spans[1][0] :].strip()
         return self._with((fname, rest) if j == i else f for j, f in enumerate(self._fields))
 
     def replace_first_value(self, name: str, value: str) -> Headers:
-        """Replace the first comma element of the first ``name`` field (e.g. stamping
-        ``received``/``rport`` on the top Via, RFC 3581), keeping the other elements."""
-        pos = self.positions(name)
-        if not pos:
+        """Replace the first comma element of ``name`` (e.g. stamping ``received``/``rport``
+        on the top Via, RFC 3581), keeping the other elements; appended if absent."""
+        found = self._first_value_field(name)
+        if found is None:
             return self.add(name, value)
-        i = pos[0]
+        i, spans = found
         fname, old = self._fields[i]
-        spans = [s for s in comma_spans(old) if old[s[0] : s[1]].strip()]
-        new = value if len(spans) <= 1 else value + ", " + old[spans[1][0] :].strip()
+        new = value if len(spans) == 1 else value + ", " + old[spans[1][0] :].strip()
         return self._with((fname, new) if j == i else f for j, f in enumerate(self._fields))
 
     def to_bytes(self) -> bytes:
@@ -385,11 +394,11 @@ class _Common:
 
 
 def _top_via(h: Headers) -> Via | None:
-    values = h.get_all("via")
-    if not values:
-        return None
-    first = split_commas(values[0])
-    return parse_via(first[0]) if first else None
+    for value in h.get_all("via"):
+        first = split_commas(value)
+        if first:
+            return parse_via(first[0])
+    return None
 
 
 def _with_length(headers: Headers, body: bytes) -> Headers:

@@ -114,7 +114,7 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
             if not fields:
                 raise SipParseError("Bad Header Folding", start_line=start_line)
             name, value = fields[-1]
-            cont = line.strip()
+            cont = line.strip(" \t")
             fields[-1] = (name, f"{value} {cont}" if value and cont else value or cont)
             folded = True
             continue
@@ -129,7 +129,7 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
             if not TOKEN_RE.match(name):
                 raise SipParseError("Bad Header Name", detail=name[:80], start_line=start_line)
             key = header_key(name)
-        fields.append((name, line[colon + 1 :].strip()))
+        fields.append((name, line[colon + 1 :].strip(" \t")))
         keys.append(key)
     if len(fields) > limits.max_headers:
         raise SipParseError("Too Many Header Fields", start_line=start_line)
