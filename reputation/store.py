@@ -58,6 +58,7 @@ from .feedback import (
     identity_strength,
 )
 from .lists import (
+    ENTRY_COLUMNS,
     Invalid,
     ListEntry,
     ListHit,
@@ -67,7 +68,7 @@ from .lists import (
     ListSource,
     NewListEntry,
     check_new_entry,
-    entry_from_row,
+    entries_from_tuples,
 )
 from .users import (
     Role,
@@ -243,8 +244,10 @@ class Store:
             self.users.put_token(_token_from_row(r))
         for r in db.execute("SELECT user_id, data FROM settings"):
             self.users.put_settings(int(r["user_id"]), settings_from_json(str(r["data"])))
-        for r in db.execute("SELECT * FROM list_entries"):
-            self.lists.add(entry_from_row(r))
+        cur = db.conn.cursor()
+        cur.row_factory = None
+        for e in entries_from_tuples(cur.execute(f"SELECT {ENTRY_COLUMNS} FROM list_entries")):
+            self.lists.add(e)
         for r in db.execute("SELECT * FROM reputation"):
             self.book.load_row(r)
         for r in db.execute("SELECT * FROM learned_allow"):
@@ -591,35 +594,40 @@ class Store:
             if bad is None:
                 ok.append((i, e))
 
-        def fn(db: Database) -> list[Any]:
-            rows = []
-            for _, e in ok:
-                rows.append(
-                    db.execute(
-                        "INSERT INTO list_entries (scope, user_id, kind, pattern, is_prefix,"
-                        " note, source, created, expires) VALUES (?,?,?,?,?,?,?,?,?)"
-                        " ON CONFLICT (ifnull(user_id, 0), kind, pattern, is_prefix)"
-                        " DO UPDATE SET note = excluded.note, source = excluded.source,"
-                        " expires = excluded.expires RETURNING *",
-                        [
-                            e.scope.value,
-                            e.user_id,
-                            e.kind.value,
-                            e.pattern.digits,
-                            int(e.pattern.prefix),
-                            e.note,
-                            e.source.value,
-                            t,
-                            e.expires,
-                        ],
-                    ).fetchone()
-                )
-            return rows
+        sql = (
+            "INSERT INTO list_entries (scope, user_id, kind, pattern, is_prefix,"
+            " note, source, created, expires) VALUES (?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (ifnull(user_id, 0), kind, pattern, is_prefix)"
+            " DO UPDATE SET note = excluded.note, source = excluded.source,"
+            " expires = excluded.expires RETURNING id, created"
+        )
+        params = [
+            (
+                *(e.scope.value, e.user_id, e.kind.value, e.pattern.digits, int(e.pattern.prefix)),
+                *(e.note, e.source.value, t, e.expires),
+            )
+            for _, e in ok
+        ]
+
+        def fn(db: Database) -> list[tuple[int, float]]:
+            cur = db.conn.cursor()
+            cur.row_factory = None
+            return [cur.execute(sql, p).fetchone() for p in params]
 
         if ok:
             rows = await self.write(fn)
-            for (i, _), row in zip(ok, rows, strict=True):
-                entry = entry_from_row(row)
+            for (i, e), (entry_id, created) in zip(ok, rows, strict=True):
+                entry = ListEntry(
+                    entry_id,
+                    e.scope,
+                    e.user_id,
+                    e.kind,
+                    e.pattern,
+                    e.note,
+                    e.source,
+                    created,
+                    e.expires,
+                )
                 self.lists.add(entry)
                 out[i] = entry
         return out

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -110,6 +111,17 @@ class Writer:
             while True:
                 batch.append(self._run_one(item))
                 urgent = urgent or item.urgent
+                if not self._db.conn.in_transaction:
+                    # SQLite rolled the whole transaction back (disk full, I/O error): the
+                    # batch so far is lost; say so and carry on with a fresh transaction.
+                    error = batch[-1][2] or sqlite3.OperationalError("transaction rolled back")
+                    self._fail([t for t, _, _ in batch], error)
+                    batch = []
+                    urgent = False
+                    try:
+                        self._db.execute("BEGIN IMMEDIATE")
+                    except Exception as exc:
+                        log.error("SQLite writer cannot begin a transaction: %s", exc)
                 if urgent and self._queue.empty():
                     break
                 remaining = deadline - time.monotonic()
@@ -134,6 +146,8 @@ class Writer:
             return task, None, exc
 
     def _commit(self, batch: list[tuple[_Task[Any], Any, BaseException | None]]) -> None:
+        if not batch and not self._db.conn.in_transaction:
+            return
         try:
             self._db.execute("COMMIT")
         except Exception as exc:
