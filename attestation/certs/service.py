@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 _MAX_ENTRIES = 10_000
 _CRL_RECHECK = 60.0
+_PURGE_EVERY = 3600.0
 _TIME_REASONS = (CertReason.CERT_EXPIRED, CertReason.CERT_NOT_YET_VALID)
 
 
@@ -108,6 +109,7 @@ class CertificateService:
         self._store = CertStore(cfg.cert_cache_file) if cfg.cert_cache_file else None
         self._entries: dict[str, _Entry] = {}
         self._inflight: dict[str, asyncio.Task[_Entry]] = {}
+        self._last_purge = 0.0
         self.stats: Counter[str] = Counter()
         """``hits``, ``misses``, ``fetches``, ``store_hits``, ``negative_hits``, ``joined``,
         ``stale_served``."""
@@ -218,6 +220,10 @@ class CertificateService:
     async def _from_store(self, x5u: str, at: float) -> _Entry | None:
         if self._store is None:
             return None
+        now = self._clock()
+        if now - self._last_purge >= _PURGE_EVERY:
+            self._last_purge = now
+            self._store.purge_behind(now)
         row = await self._store.get(x5u)
         if row is None or row.expires_at <= self._clock():
             return None

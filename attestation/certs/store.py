@@ -115,6 +115,10 @@ class CertStore:
         n: int = await self._run(self._purge, now)
         return n
 
+    def purge_behind(self, now: float) -> None:
+        """Drop expired rows without waiting."""
+        self._track(self._run(self._purge, now))
+
     def _track(self, coro: Any) -> None:
         fut = asyncio.ensure_future(coro)
         self._pending.add(fut)

@@ -230,3 +230,21 @@ async def test_stale_if_error_keeps_a_validated_chain_while_the_cr_is_down(
         assert r.reason == CertReason.X5U_FETCH_FAILED.value
     finally:
         await s.close()
+
+
+async def test_expired_rows_are_purged(sti_pki: StiPki, tmp_path: Path) -> None:
+    db = tmp_path / "x5u.sqlite"
+    clock = Clock(time.time())
+    cfg = sti_pki.config(cert_cache_file=db, crl_fetch=False)
+    s = CertificateService(cfg, clock=clock)
+    try:
+        url = sti_pki.serve(sti_pki.chain_pem, headers={"Cache-Control": "max-age=10"})
+        assert (await s.get(url, sti_pki.now)).ok
+        await s.flush()
+        clock.t += 7200
+        await s.get(sti_pki.serve(sti_pki.chain_pem), sti_pki.now)
+        await s.flush()
+        urls = [r[0] for r in sqlite3.connect(db).execute("SELECT url FROM x5u_cache")]
+        assert url not in urls and len(urls) == 1
+    finally:
+        await s.close()
