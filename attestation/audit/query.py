@@ -153,13 +153,6 @@ def _name(value: object) -> str:
     return "none" if value is None else str(value)
 
 
-def _source_ip(source: str) -> str:
-    if source.startswith("["):
-        return source[1 : source.find("]")] if "]" in source else source
-    host, sep, port = source.rpartition(":")
-    return host if sep and port.isdigit() and ":" not in host else source
-
-
 class AuditReader:
     """Read-only access to one attestation log file."""
 
@@ -272,63 +265,83 @@ class AuditReader:
         score is at least ``spam_score``. Caller prefixes are the first ``prefix_digits``
         E.164 digits (7 = NANP country code + NPA + NXX).
         """
+        if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_LIMIT:
+            raise QueryError("top", f"must be an integer from 1 to {MAX_LIMIT}")
+        if isinstance(prefix_digits, bool) or not isinstance(prefix_digits, int):
+            raise QueryError("prefix_digits", "must be an integer")
         where, params = _where(SearchFilters(since=since, until=until))
         where.append("kind != 'loss'")
         cond = " AND ".join(where)
-        spam = f"({cond}) AND (action IN ({', '.join('?' * len(SPAM_ACTIONS))}) OR score >= ?)"
-        spam_params = [*params, *SPAM_ACTIONS, spam_score]
+        is_spam = f"(action IN ({', '.join('?' * len(SPAM_ACTIONS))}) OR score >= ?)"
+        spam_params = [*SPAM_ACTIONS, float(spam_score)]
+        # Two scans in all: volumes grouped by every dimension at once, then the spam subset
+        # grouped by its sources; Python folds the small group tables into each view.
+        volumes_sql = (
+            f"SELECT substr(time_utc, 1, 13), attest, verstat, action, kind, {is_spam}, "
+            f"count(*) FROM records WHERE {cond} GROUP BY 1, 2, 3, 4, 5, 6"
+        )
+        sources_sql = (
+            f"SELECT spc, origid, {_SOURCE_IP}, substr(orig_tn, 1, ?), count(*) FROM records "
+            f"WHERE {cond} AND {is_spam} GROUP BY 1, 2, 3, 4"
+        )
+        hours: Counter[str] = Counter()
+        days: Counter[str] = Counter()
+        day_verstat: Counter[tuple[str, str]] = Counter()
+        day_attest: Counter[tuple[str, str]] = Counter()
+        views: dict[str, Counter[str]] = {
+            k: Counter() for k in ("attest", "verstat", "action", "kind")
+        }
+        spam_total = 0
+        tops: list[Counter[str]] = [Counter(), Counter(), Counter(), Counter()]
         with closing(self._connect()) as conn:
-
-            def group(expr: str, *, spam_only: bool = False, limit: int | None = None) -> list[Any]:
-                w, p = (spam, spam_params) if spam_only else (cond, params)
-                sql = f"SELECT {expr} AS k, count(*) AS n FROM records WHERE {w} GROUP BY k"
-                sql += f" ORDER BY n DESC, k LIMIT {int(limit)}" if limit else " ORDER BY k"
-                return conn.execute(sql, p).fetchall()
-
-            def group2(expr: str, col: str) -> list[tuple[str, str, int]]:
-                sql = (
-                    f"SELECT {expr} AS k, {col} AS c, count(*) FROM records WHERE {cond} "
-                    "GROUP BY k, c ORDER BY k, c"
-                )
-                return [(k, _name(c), n) for k, c, n in conn.execute(sql, params)]
-
-            day, hour = "substr(time_utc, 1, 10)", "substr(time_utc, 1, 13)"
-            total = sum(n for _, n in group("kind"))
-            spam_total = conn.execute(f"SELECT count(*) FROM records WHERE {spam}", spam_params)
-            sources: Counter[str] = Counter()
-            for src, n in group("source", spam_only=True):
-                sources[_source_ip(str(src))] += n
-            return AuditStats(
-                since=since,
-                until=until,
-                total=total,
-                spam_total=int(spam_total.fetchone()[0]),
-                by_day=[(k, n) for k, n in group(day)],
-                by_hour=[(k, n) for k, n in group(hour)],
-                by_day_verstat=group2(day, "verstat"),
-                by_day_attest=group2(day, "attest"),
-                by_attest={_name(k): n for k, n in group("attest")},
-                by_verstat={_name(k): n for k, n in group("verstat")},
-                by_action={_name(k): n for k, n in group("action")},
-                by_kind={_name(k): n for k, n in group("kind")},
-                top_spc=_top(group("spc", spam_only=True, limit=top + 1), top),
-                top_origid=_top(group("origid", spam_only=True, limit=top + 1), top),
-                top_source=sorted(sources.items(), key=lambda kv: (-kv[1], kv[0]))[:top],
-                top_caller_prefix=_top(
-                    group(
-                        f"substr(orig_tn, 1, {int(prefix_digits)})", spam_only=True, limit=top + 1
-                    ),
-                    top,
-                ),
-            )
+            for hour, attest, verstat, action, kind, spam, n in conn.execute(
+                volumes_sql, (*spam_params, *params)
+            ):
+                day = hour[:10]
+                hours[hour] += n
+                days[day] += n
+                day_verstat[day, _name(verstat)] += n
+                day_attest[day, _name(attest)] += n
+                for name, value in (("attest", attest), ("verstat", verstat), ("action", action),
+                                    ("kind", kind)):  # fmt: skip
+                    views[name][_name(value)] += n
+                spam_total += n if spam else 0
+            for *keys, n in conn.execute(sources_sql, (int(prefix_digits), *params, *spam_params)):
+                for counter, key in zip(tops, keys, strict=True):
+                    if key not in (None, ""):
+                        counter[str(key)] += n
+        ranked = [sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:top] for c in tops]
+        return AuditStats(
+            since=since,
+            until=until,
+            total=sum(days.values()),
+            spam_total=spam_total,
+            by_day=sorted(days.items()),
+            by_hour=sorted(hours.items()),
+            by_day_verstat=[(d, v, n) for (d, v), n in sorted(day_verstat.items())],
+            by_day_attest=[(d, a, n) for (d, a), n in sorted(day_attest.items())],
+            by_attest=dict(sorted(views["attest"].items())),
+            by_verstat=dict(sorted(views["verstat"].items())),
+            by_action=dict(sorted(views["action"].items())),
+            by_kind=dict(sorted(views["kind"].items())),
+            top_spc=ranked[0],
+            top_origid=ranked[1],
+            top_source=ranked[2],
+            top_caller_prefix=ranked[3],
+        )
 
     def meta(self) -> dict[str, str]:
         with closing(self._connect()) as conn:
             return read_meta(conn, self.path)
 
 
-def _top(rows: list[Any], top: int) -> list[tuple[str, int]]:
-    return [(str(k), int(n)) for k, n in rows if k is not None][:top]
+_SOURCE_IP = (
+    "CASE WHEN source LIKE '[%]:%' THEN substr(source, 2, instr(source, ']') - 2) "
+    "WHEN instr(source, ':') > 0 AND instr(substr(source, instr(source, ':') + 1), ':') = 0 "
+    "THEN substr(source, 1, instr(source, ':') - 1) ELSE source END"
+)
+"""The IP address of ``source``: ``192.0.2.1:5060`` → ``192.0.2.1``, ``[2001:db8::1]:5060`` →
+``2001:db8::1``; anything else (a bare IPv6 address, no port) as it is."""
 
 
 def _where(f: SearchFilters) -> tuple[list[str], list[Any]]:

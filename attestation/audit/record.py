@@ -158,7 +158,14 @@ def json_value(value: object, depth: int = 0) -> JSON:
     non-finite floats the strings ``"nan"``/``"inf"``/``"-inf"``, sets sorted lists, and
     anything else its ``str()``.
     """
-    if value is None or isinstance(value, bool):
+    t = type(value)
+    if t is str:  # fast paths for the plain JSON a verifier normally produces
+        return _text(value)
+    if t is int or t is bool or value is None:
+        return value
+    if t is dict and depth < _MAX_DEPTH:
+        return {_text(k): json_value(v, depth + 1) for k, v in value.items()}  # type: ignore[attr-defined]
+    if isinstance(value, bool):
         return value
     if isinstance(value, int):
         return int(value)

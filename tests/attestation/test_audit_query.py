@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -183,3 +184,22 @@ def test_the_file_reads_with_sqlite_utils(reader: AuditReader) -> None:
     first = next(db["records"].rows_where("seq = ?", [1]))
     assert first["call_id"] == "call-0@example.test" and len(first["hash"]) == 64
     assert "records_spc" in {i.name for i in db["records"].indexes}  # type: ignore[union-attr]
+
+
+async def test_stats_top_sources_strip_ports_for_ipv4_and_ipv6(tmp_path: Path) -> None:
+    from attestation.audit import AuditEntry, AuditLog
+
+    db = tmp_path / "a.sqlite3"
+    log = AuditLog(db)
+    await log.start()
+    for source in ["[2001:db8::1]:5060", "[2001:db8::1]:5062", "2001:db8::2", "192.0.2.9:5070",
+                   "192.0.2.9:5071", "192.0.2.9", "", "host.example:5060"]:  # fmt: skip
+        log.append(AuditEntry(time=T0, source=source, action="reject", orig_tn="4930123"))
+    log.append(AuditEntry(time=T0, source="198.51.100.1:5060", action="forward", score=10.0))
+    await log.close()
+    s = AuditReader(db).stats(prefix_digits=4)
+    assert s.top_source == [("192.0.2.9", 3), ("2001:db8::1", 2), ("2001:db8::2", 1),
+                            ("host.example", 1)]  # fmt: skip
+    assert s.top_caller_prefix == [("4930", 8)] and s.spam_total == 8 and s.total == 9
+    with pytest.raises(QueryError):
+        AuditReader(db).stats(top=0)
