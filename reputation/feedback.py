@@ -291,6 +291,7 @@ _SIMPLE: dict[OutcomeKind, tuple[str, Polarity]] = {
     OutcomeKind.VOICEMAIL_LEFT: ("voicemail_left", Polarity.POSITIVE),
     OutcomeKind.VOICEMAIL_NONE: ("voicemail_none", Polarity.NEGATIVE),
 }
+_REPORTS = {OutcomeKind.REPORT_SPAM: "spam", OutcomeKind.REPORT_NOT_SPAM: "not_spam"}
 _ONCE_PER_CALL = frozenset(
     {
         OutcomeKind.REPORT_SPAM,
@@ -499,11 +500,19 @@ class Feedback:
         ctx.applied.add(kind)
         counts: dict[str, float] = {}
         polarity = Polarity.NEUTRAL
-        call_update: dict[str, Any] = {"outcome": kind.value}
+        call_update: dict[str, Any] = {}
+        if kind in _REPORTS:
+            call_update.update(report=_REPORTS[kind], reported=now)
+        elif kind is not OutcomeKind.FINAL_RESPONSE:
+            call_update["outcome"] = "ended" if kind is OutcomeKind.BYE else kind.value
         learn = False
         if kind is OutcomeKind.FINAL_RESPONSE:
             code = _as_int(detail)
             call_update["final_code"] = code
+            if code is not None and 200 <= code < 300:
+                call_update["outcome"] = "answered"
+            else:
+                call_update["outcome"] = "failed" if code is None else f"failed:{code}"
             if code is not None and 200 <= code < 300 and not ctx.answered:
                 ctx.answered = True
                 counts["answered"] = 1.0
@@ -558,7 +567,13 @@ class Feedback:
                 " VALUES (?,?,?,?,?,?,?,?)",
                 event,
             )
-            sets = ", ".join(f"{c} = ?" for c in call_update)
+            # A failure code never hides what was already known (a CANCEL, then its 487).
+            sets = ", ".join(
+                "outcome = coalesce(outcome, ?)"
+                if c == "outcome" and str(v).startswith("failed")
+                else f"{c} = ?"
+                for c, v in call_update.items()
+            )
             db.execute(
                 f"UPDATE calls SET {sets} WHERE id = (SELECT max(id) FROM calls WHERE call_id = ?)",
                 [*call_update.values(), ctx.call_id],
@@ -579,9 +594,13 @@ class Feedback:
             return ctx.keys
         return tuple(k for k in ctx.keys if k[0] is not KeyKind.TN)
 
-    def learn_outbound(self, user_id: int, tn: str, now: float) -> LearnedNumber:
-        """The user called ``tn``: it is known, at full strength (our own subscriber dialled it)."""
-        n = self.learned.learn(user_id, tn, IdentityStrength.A, "outbound", now)
+    def learn_outbound(
+        self, user_id: int, tn: str, now: float, strength: IdentityStrength = IdentityStrength.NONE
+    ) -> LearnedNumber:
+        """The user called ``tn``: it becomes known. We know nothing of how ``tn`` presents
+        itself when it calls, so by default any identity counts until a stronger accepted
+        call raises the bar (the ratchet)."""
+        n = self.learned.learn(user_id, tn, strength, "outbound", now)
         self._submit(lambda db: _upsert_learned(db, n))
         return n
 

@@ -162,6 +162,20 @@ CREATE INDEX voicemails_user_time ON voicemails(user_id, time)
     )
 
 
+@migrations(name="0002_call_reports")
+def m0002_call_reports(db: Database) -> None:
+    """A subscriber's verdict on a call gets its own column instead of overwriting the
+    call's outcome (a reported call still shows that it was answered and for how long)."""
+    _run(
+        db,
+        """
+ALTER TABLE calls ADD COLUMN report TEXT CHECK (report IN ('spam', 'not_spam'));
+ALTER TABLE calls ADD COLUMN reported REAL;
+CREATE INDEX feedback_kind_time ON feedback_events(kind, time)
+""",
+    )
+
+
 def unknown_migrations(db: Database) -> list[str]:
     """Applied steps this code does not know: the file comes from a newer spitwall."""
     known = {m.name for m in migrations._migrations}

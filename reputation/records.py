@@ -39,6 +39,8 @@ class CallRecord:
     answered: bool
     duration: float | None
     ended: float | None
+    report: str | None = None
+    """The subscriber's verdict: ``spam``, ``not_spam`` or None."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class CallRecord:
             "final_code": self.final_code,
             "answered": self.answered,
             "duration": self.duration,
+            "report": self.report,
         }
 
 
@@ -87,6 +90,7 @@ def call_from_row(r: Any) -> CallRecord:
         answered=bool(r["answered"]),
         duration=None if r["duration"] is None else float(r["duration"]),
         ended=None if r["ended"] is None else float(r["ended"]),
+        report=r["report"],
     )
 
 

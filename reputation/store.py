@@ -658,6 +658,23 @@ class Store:
             self.lists.remove(i)
         return len(ids)
 
+    async def maintain(
+        self, now: float | None = None, *, counter_floor: float = 0.01
+    ) -> tuple[int, int]:
+        """Housekeeping for a timer (hourly is plenty): drop expired list entries and
+        reputation keys whose every counter decayed below ``counter_floor``.
+        Returns (list entries purged, counter keys pruned)."""
+        t = time.time() if now is None else now
+        purged = await self.purge_expired(t)
+        gone = self.book.prune(t, counter_floor)
+
+        def fn(db: Database) -> None:
+            db.conn.executemany("DELETE FROM reputation WHERE key_kind = ? AND key = ?", gone)
+
+        if gone:
+            await self.write(fn)
+        return purged, len(gone)
+
     # ------------------------------------------------------------------ calls, reports, voicemail
     async def calls_for_user(
         self, user_id: int, limit: int = 50, before_id: int | None = None

@@ -303,7 +303,7 @@ async def test_reports_through_the_store_are_isolated_and_work_after_restart(
         r = await s.report_call(alice.id, call.id, spam=True, now=T0)
         assert isinstance(r, OutcomeApplied) and r.duplicate  # once per call, even across restarts
         assert s.book.get("tn", BANK, T0).reports_spam == pytest.approx(1.0)
-        assert call.outcome == "report_spam"
+        assert call.report == "spam" and call.outcome is None
     finally:
         s.close()
 
@@ -322,3 +322,24 @@ async def test_store_record_outcome_falls_back_to_disk(store: Store) -> None:
         lambda db: [tuple(r) for r in db.execute("SELECT call_id, kind FROM feedback_events")]
     )
     assert events == [("c9", "challenge_passed")]
+
+
+async def test_call_row_outcomes(store: Store) -> None:
+    fb = store.feedback
+    fb.record_call(facts("x1"), user_id=None, score=None, action="forward")
+    fb.record_outcome("x1", OutcomeKind.CANCEL, now=T0)
+    fb.record_outcome("x1", OutcomeKind.FINAL_RESPONSE, 487, now=T0)
+    fb.record_call(facts("x2"), user_id=None, score=None, action="forward")
+    fb.record_outcome("x2", OutcomeKind.FINAL_RESPONSE, 486, now=T0)
+    fb.record_call(facts("x3"), user_id=None, score=None, action="forward")
+    fb.record_outcome("x3", OutcomeKind.FINAL_RESPONSE, 200, now=T0)
+    fb.record_outcome("x3", OutcomeKind.REPORT_NOT_SPAM, now=T0 + 50)
+    await store.write(lambda db: None)
+    calls = {c.call_id: c for c in await store.recent_calls()}
+    assert (calls["x1"].outcome, calls["x1"].final_code) == ("cancel", 487)
+    assert calls["x2"].outcome == "failed:486"
+    assert (calls["x3"].outcome, calls["x3"].answered, calls["x3"].report) == (
+        "answered",
+        True,
+        "not_spam",
+    )

@@ -35,14 +35,14 @@ def test_migrations_from_empty_then_reopen_is_idempotent(tmp_path: Path) -> None
         names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert names >= TABLES
         applied = [r[0] for r in c.execute("SELECT name FROM _sqlite_migrations")]
-        assert applied == ["0001_initial"]
+        assert applied == ["0001_initial", "0002_call_reports"]
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     for _ in range(2):
         Store.open(path, FAST).close()
     with raw(path) as c:
-        assert c.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 1
+        assert c.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 2
     db = Database(sqlite3.connect(path))
-    assert migrations.schema_version(db) == 1
+    assert migrations.schema_version(db) == 2
     assert migrations.unknown_migrations(db) == []
 
 
@@ -173,7 +173,7 @@ async def test_every_table_written_and_read_back(tmp_path: Path) -> None:
         assert len(calls) == 1
         call = calls[0]
         assert call.caller == "+12025550111" and call.answered and call.duration == 300.0
-        assert call.reasons == score.reasons and call.outcome == "bye" and call.final_code == 200
+        assert call.reasons == score.reasons and call.outcome == "ended" and call.final_code == 200
         assert not isinstance(vm, type(None))
         vms = await s.voicemails_for_user(alice.id)
         assert [v.path for v in vms] == ["vm/1.wav"] and vms[0].reasons == score.reasons
@@ -242,5 +242,92 @@ async def test_batching_groups_background_writes(tmp_path: Path) -> None:
             f.result(5)
         after, failures = s.writer_stats
         assert after - before <= 3 and failures == 0
+    finally:
+        s.close()
+
+
+def test_upgrade_from_the_first_schema_keeps_rows(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    db = Database(sqlite3.connect(path))
+    migrations.migrations.apply(db, stop_before="0002_call_reports")
+    db.execute(
+        "INSERT INTO calls (call_id, time, callee, action, outcome)"
+        " VALUES ('old', 1.0, '1555', 'forward', 'bye')"
+    )
+    db.conn.commit()
+    db.close()
+    s = Store.open(path, FAST)
+    try:
+        rows = s.read_sync(
+            lambda d: [dict(r) for r in d.execute("SELECT call_id, outcome, report FROM calls")]
+        )
+        assert rows == [{"call_id": "old", "outcome": "bye", "report": None}]
+        assert s.read_sync(migrations.schema_version) == 2
+    finally:
+        s.close()
+
+
+async def test_memory_matches_disk_after_random_changes(tmp_path: Path) -> None:
+    """Whatever sequence of API changes, a reopened store loads exactly what memory held."""
+    import random
+
+    rng = random.Random(7)
+    path = tmp_path / "r.sqlite3"
+    s = Store.open(path, FAST)
+    uids = []
+    for name in ("a", "b", "c"):
+        r = await s.add_user(name, "user")
+        assert isinstance(r, tuple)
+        uids.append(r[0].id)
+    for _ in range(300):
+        op = rng.random()
+        uid = rng.choice([*uids, None])
+        if op < 0.6:
+            kind = rng.choice([ListKind.BLOCK, ListKind.ALLOW])
+            text = "+1" + "".join(rng.choice("0123") for _ in range(rng.randrange(1, 4)))
+            text += rng.choice(["*", "5551234"])
+            new = (
+                user_entry(uid, kind, text)
+                if uid
+                else global_entry(kind, text, expires=rng.choice([None, 5.0]))
+            )
+            await s.add_entry(new)
+        elif op < 0.85:
+            mine = s.lists.entries(uid)
+            if mine:
+                assert await s.delete_entry(rng.choice(mine).id, user_id=uid) is not None
+        elif op < 0.95 and uid:
+            await s.update_settings(uid, {"strictness": rng.choice(["lenient", "strict", None])})
+        else:
+            await s.purge_expired(now=10.0)
+    before = {e.id: e for e in s.lists.entries(None)}
+    for u in uids:
+        before.update({e.id: e for e in s.lists.entries(u)})
+    settings_before = {u: s.settings(u) for u in uids}
+    s.close()
+    s = Store.open(path, FAST)
+    try:
+        after = {e.id: e for e in s.lists.entries(None)}
+        for u in uids:
+            after.update({e.id: e for e in s.lists.entries(u)})
+        assert after == before and len(s.lists) == len(before)
+        assert {u: s.settings(u) for u in uids} == settings_before
+    finally:
+        s.close()
+
+
+async def test_maintain_purges_and_prunes(tmp_path: Path) -> None:
+    s = Store.open(tmp_path / "r.sqlite3", StoreConfig(batch_window=0.005, half_life_days=1))
+    try:
+        now = 1_800_000_000.0
+        await s.add_entry(global_entry(ListKind.BLOCK, "+1555*", expires=now + 10))
+        f = CallFacts(
+            call_id="x", caller="+12025550111", callee="1555", time=now, source_ip="192.0.2.1"
+        )
+        s.feedback.record_call(f, user_id=None, score=None, action="forward")
+        assert await s.maintain(now) == (0, 0)
+        assert await s.maintain(now + 30 * 86_400) == (1, 2)
+        rows = await s.read(lambda db: db.execute("SELECT count(*) FROM reputation").fetchone()[0])
+        assert rows == 0 and len(s.book) == 0 and len(s.lists) == 0
     finally:
         s.close()
