@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -215,27 +216,36 @@ class _Table:
             )
         extra = 0 if callee is None else 1
         n = int(min(self.count[slot], self.ring))
-        ts = self.ts[slot, :n]
-        cs = self.callee[slot, :n]
-        # Attempts older than the hour window are not informative for sweeps or repeats.
-        recent = ts > now - 3600.0
-        in_fan = ts > now - cfg.fanout_window
-        fan_callees = cs[in_fan]
-        distinct = np.unique(fan_callees)
-        fanout = int(distinct.size)
-        if callee is not None and not bool(np.any(distinct == callee)):
-            fanout += 1
-        hour_callees = cs[recent]
+        # The ring is small (16-64 entries): one copy out of numpy, then one pass in Python
+        # is several times faster than a dozen vectorised calls on tiny arrays.
+        ts: list[float] = self.ts[slot, :n].tolist()
+        cs: list[int] = self.callee[slot, :n].tolist()
+        t_hour, t_fan = now - 3600.0, now - cfg.fanout_window
+        t_min, t_urgent = now - 60.0, now - cfg.urgent_retry_window
+        fan: set[int] = set()
+        hour_callees: list[int] = []
+        minute_ring = repeat = urgent = 0
+        all_in_fan = True
+        for t, c in zip(ts, cs, strict=True):
+            if t > t_fan:
+                fan.add(c)
+            else:
+                all_in_fan = False
+            if t > t_min:
+                minute_ring += 1
+            if t > t_hour:
+                # attempts older than the hour are not informative for sweeps or repeats
+                hour_callees.append(c)
+                if c == callee:
+                    repeat += 1
+            if t > t_urgent and c == callee:
+                urgent += 1
+        fanout = len(fan)
         if callee is not None:
-            hour_callees = np.append(hour_callees, callee)
+            if callee not in fan:
+                fanout += 1
+            hour_callees.append(callee)
         sequential = _adjacent_steps(hour_callees, cfg.sequential_gap)
-        repeat = int(np.count_nonzero(hour_callees[:-1] == callee)) if callee is not None else 0
-        urgent = (
-            int(np.count_nonzero(cs[ts > now - cfg.urgent_retry_window] == callee))
-            if callee is not None
-            else 0
-        )
-        minute_ring = int(np.count_nonzero(ts > now - 60.0))
         attempts_hour = _window_sum(
             self.minutes[slot], int(self.minute_mark[slot]), int(now // 60), 60
         )
@@ -244,9 +254,10 @@ class _Table:
         )
         # Decayed outcome counters, read without writing back.
         dt = max(0.0, now - float(self.out_t[slot]))
-        out = self.out[slot] * (0.5 ** (dt / cfg.outcome_half_life))
-        finished = float(out[_F_FINISHED])
-        ended = float(out[_F_ENDED])
+        f = 0.5 ** (dt / cfg.outcome_half_life)
+        out: list[float] = [v * f for v in self.out[slot].tolist()]
+        finished = out[_F_FINISHED]
+        ended = out[_F_ENDED]
         enough = finished >= cfg.min_outcomes
         ended_enough = ended >= cfg.min_outcomes
         return KeyStats(
@@ -258,15 +269,15 @@ class _Table:
             fanout=fanout,
             concurrent=int(self.active[slot]),
             outcomes=finished,
-            answer_ratio=float(out[_F_ANSWERED]) / finished if enough else None,
-            short_ratio=float(out[_F_SHORT]) / ended if ended_enough else None,
-            mean_duration=float(out[_F_DURATION]) / ended if ended_enough else None,
-            early_cancel_ratio=float(out[_F_EARLY]) / finished if enough else None,
+            answer_ratio=out[_F_ANSWERED] / finished if enough else None,
+            short_ratio=out[_F_SHORT] / ended if ended_enough else None,
+            mean_duration=out[_F_DURATION] / ended if ended_enough else None,
+            early_cancel_ratio=out[_F_EARLY] / finished if enough else None,
             sequential=sequential,
             repeat_callee=repeat,
             recent_to_callee=urgent,
             first_seen_age=now - float(self.first[slot]),
-            saturated=n == self.ring and bool(np.all(in_fan)),
+            saturated=n == self.ring and all_in_fan,
         )
 
 
@@ -297,13 +308,10 @@ def _window_sum(
     return int(buckets[idx].sum())
 
 
-def _adjacent_steps(callees: npt.NDArray[np.int64], gap: int) -> int:
+def _adjacent_steps(callees: list[int], gap: int) -> int:
     """How many neighbouring pairs of distinct numeric callees are at most ``gap`` apart."""
-    vals = np.unique(callees[callees > 0])
-    if vals.size < 2:
-        return 0
-    d = np.diff(vals)
-    return int(np.count_nonzero((d > 0) & (d <= gap)))
+    vals = sorted({c for c in callees if c > 0})
+    return sum(1 for a, b in pairwise(vals) if b - a <= gap)
 
 
 @dataclass(slots=True)
