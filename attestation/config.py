@@ -84,7 +84,8 @@ class AttestationConfig:
     x5u_max_bytes: int = 16384
     """Size cap of an x5u response (leaf + chain PEM)."""
     x5u_max_concurrent: int = 16
-    """Fetches in flight at once across all URLs; more wait (within their timeout)."""
+    """Fetches in flight at once across all URLs (one host gets at most a quarter of them);
+    more wait, within their timeout."""
     cert_cache_ttl: float = 86400.0
     """Seconds a fetched chain stays cached without HTTP caching headers (never past notAfter)."""
     cert_cache_max_ttl: float = 604800.0

@@ -8,8 +8,10 @@ exactly the checked addresses to the connector — the connection goes to an add
 checked, so a DNS answer that changes between check and connect (rebinding) cannot reach an
 internal address. Redirects are never followed, the body is read in chunks and abandoned
 past the size cap, and one total deadline covers waiting for a slot under the global
-concurrency cap, DNS, TCP, TLS and the body. ``trust_env`` is off: no proxy variables, no
-netrc. TLS is verified against the system store or ``x5u_ca_file``.
+concurrency cap, DNS, TCP, TLS and the body. A host gets at most a quarter of the global
+slots, so one hanging certificate repository cannot starve fetches from the others.
+``trust_env`` is off: no proxy variables, no netrc. TLS is verified against the system
+store or ``x5u_ca_file``.
 
 Every outcome is a value: :class:`Fetched` or a :class:`CertFailure` with a 436 reason.
 """
@@ -144,6 +146,8 @@ class Fetcher:
         except (OSError, ssl.SSLError) as exc:
             raise ValueError(f"x5u_ca_file {ca_file}: {exc}") from None
         self._sem: asyncio.Semaphore | None = None
+        self._per_host = max(1, self._max_concurrent // 4)
+        self._host_sems: dict[str, asyncio.Semaphore] = {}
         self._session: aiohttp.ClientSession | None = None
         self.requests = 0
         """HTTP requests sent (for tests and metrics)."""
@@ -178,9 +182,14 @@ class Fetcher:
             return checked
         if self._sem is None:
             self._sem = asyncio.Semaphore(self._max_concurrent)
+        host_sem = self._host_sems.get(checked.host)
+        if host_sem is None:
+            if len(self._host_sems) > 1024:  # forget idle hosts
+                self._host_sems = {h: s for h, s in self._host_sems.items() if s.locked()}
+            host_sem = self._host_sems[checked.host] = asyncio.Semaphore(self._per_host)
         try:
             async with asyncio.timeout(self.timeout):
-                async with self._sem:
+                async with host_sem, self._sem:  # one slow CR cannot take every slot
                     return await self._get(checked, max_bytes)
         except TimeoutError:
             return CertFailure(

@@ -199,11 +199,11 @@ async def test_a_hanging_repository_cannot_stall_the_call_path(sti_pki: StiPki) 
         )
         elapsed = time.monotonic() - t0
         assert {r.reason for r in results[:-1]} == {CertReason.X5U_TIMEOUT.value}
-        assert elapsed < 1.0, elapsed  # every call bounded by x5u_timeout, cap or not
+        assert elapsed < 1.5, elapsed  # every call bounded by x5u_timeout (0.3 s), cap or not
         # failures are remembered: the next calls for the same URLs cost nothing
         t0 = time.monotonic()
         again = await asyncio.gather(*(s.get(u, sti_pki.now) for u in hanging))
-        assert time.monotonic() - t0 < 0.05
+        assert time.monotonic() - t0 < 0.2
         assert all(r.details["cached"] for r in again)
     finally:
         await s.close()
@@ -246,5 +246,28 @@ async def test_expired_rows_are_purged(sti_pki: StiPki, tmp_path: Path) -> None:
         await s.flush()
         urls = [r[0] for r in sqlite3.connect(db).execute("SELECT url FROM x5u_cache")]
         assert url not in urls and len(urls) == 1
+    finally:
+        await s.close()
+
+
+async def test_one_hanging_repository_does_not_starve_another(sti_pki: StiPki) -> None:
+    # 8 hanging URLs on 127.0.0.1 against a cap of 4 (1 per host): a chain on another host
+    # name (localhost, allow-listed, same server) is still fetched at once
+    s = CertificateService(
+        sti_pki.config(
+            x5u_timeout=0.5,
+            x5u_max_concurrent=4,
+            crl_fetch=False,
+            x5u_allow_hosts=("127.0.0.1", "localhost"),
+        )
+    )
+    try:
+        hanging = [sti_pki.serve(hang=True) for _ in range(8)]
+        good = sti_pki.serve(sti_pki.chain_pem).replace("127.0.0.1", "localhost")
+        results = await asyncio.gather(
+            *(s.get(u, sti_pki.now) for u in hanging), s.get(good, sti_pki.now)
+        )
+        assert results[-1].ok, results[-1].details
+        assert {r.reason for r in results[:-1]} == {CertReason.X5U_TIMEOUT.value}
     finally:
         await s.close()
