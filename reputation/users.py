@@ -23,6 +23,7 @@ from typing import Any
 
 from .lists import Invalid, ListPattern, parse_pattern
 from .model import ActionKind
+from .policy import BANDS
 
 
 class Role(StrEnum):
@@ -142,7 +143,6 @@ def parse_tn(text: object, field: str = "tn") -> str | Invalid:
 _STRICTNESS = ("lenient", "normal", "strict")
 _ANONYMOUS = ("forward", "challenge", "voicemail", "reject")
 _REJECT_CODES = (603, 607, 608)
-_BAND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _ACTIONS = tuple(a.value for a in ActionKind)
 
 
@@ -160,7 +160,7 @@ class UserSettings:
     anonymous: str | None = None
     """What to do with anonymous/withheld callers: forward | challenge | voicemail | reject."""
     band_actions: tuple[tuple[str, str], ...] = ()
-    """(band name, action) overrides; band names are the policy's, actions ActionKind values."""
+    """(band, action) overrides; bands are ``policy.BANDS``, actions ActionKind values."""
     reject_code: int | None = None
     """603, 607 or 608 when this user's calls are rejected."""
     learn_allow: bool | None = None
@@ -240,8 +240,8 @@ def parse_settings(data: object, base: UserSettings | None = None) -> UserSettin
                 return Invalid(f, "an object of at most 16 band → action pairs")
             pairs = []
             for band, action in v.items():
-                if not isinstance(band, str) or not _BAND_RE.match(band):
-                    return Invalid(f"{f}.{band}", "band names are lowercase letters, digits, '_'")
+                if band not in BANDS:
+                    return Invalid(f"{f}.{band}", f"unknown band (bands: {', '.join(BANDS)})")
                 if action not in _ACTIONS:
                     return Invalid(f"{f}.{band}", f"action must be one of {', '.join(_ACTIONS)}")
                 pairs.append((band, str(action)))

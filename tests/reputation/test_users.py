@@ -174,6 +174,7 @@ def test_settings_validation() -> None:
         ({"reject_code": 486}, "settings.reject_code"),
         ({"reject_code": True}, "settings.reject_code"),
         ({"band_actions": {"Likely": "reject"}}, "settings.band_actions.Likely"),
+        ({"band_actions": {"medium": "reject"}}, "settings.band_actions.medium"),
         ({"band_actions": {"likely": "explode"}}, "settings.band_actions.likely"),
         ({"greeting": "../../etc/passwd"}, "settings.greeting"),
         ({"greeting": ".hidden"}, "settings.greeting"),
