@@ -7,7 +7,7 @@ Public API
 ----------
 ``CertificateService(cfg: AttestationConfig, *, clock=time.time, anchors=None)``
     Built from the ``[attestation]`` config: ``trust_anchors`` (PEM files; the only trust
-    roots), ``crl_files``, ``crl_fetch``, ``crl_refresh``, ``crl_fail_closed``,
+    roots), ``crl_files``, ``crl_signers``, ``crl_fetch``, ``crl_refresh``, ``crl_fail_closed``,
     ``x5u_allow_hosts``, ``x5u_ports``, ``x5u_ca_file``, ``x5u_timeout``,
     ``x5u_max_bytes``, ``x5u_max_concurrent``, ``cert_cache_ttl``, ``cert_cache_max_ttl``,
     ``cert_negative_ttl``, ``cert_cache_file``, ``cert_max_chain``. Raises ValueError at
@@ -19,14 +19,17 @@ Public API
     network trouble. Concurrent calls for one URL share one fetch.
 
 ``await service.close()``
-    Cancel fetches, close the HTTP session and the cache file.
+    Cancel fetches, close the HTTP session and the cache file. Also: ``await
+    service.flush()`` (wait for background CRL refreshes and cache writes),
+    ``service.invalidate(x5u)``, ``service.stats`` (hits, misses, joined, fetches,
+    store_hits, negative_hits, stale_served).
 
 ``CertResult`` (frozen): ``ok``, ``reason`` (a ``CertReason`` value or None), ``sip_code``
 (436 URL/fetch problems, 437 credential problems), ``sip_text``, ``x5u``, ``leaf``,
 ``public_key`` (P-256 ``EllipticCurvePublicKey``, only when ok), ``spc``, ``tnauth``
 (``attestation.tnauthlist.TNAuthList``), ``fingerprint_sha256`` (hex), ``issuer`` (RFC 4514
-DN), ``chain`` (leaf … anchor), ``details`` (``detail`` text, ``cached``, ``lints``,
-``crl_unavailable``).
+DN), ``chain`` (leaf … anchor), ``details`` (``detail`` text, ``cached``, ``stale``,
+``lints``, ``crl_unavailable``).
 
 Reasons (``CertReason``): 436 — ``x5u_bad_url``, ``x5u_forbidden_address``,
 ``x5u_fetch_failed``, ``x5u_timeout``, ``x5u_too_large``, ``x5u_not_pem``; 437 —
