@@ -4,8 +4,10 @@ Theory of operation. The asyncio side only ever calls :meth:`AuditLog.append`, w
 the entry on a bounded ``queue.Queue`` and returns at once. One writer thread owns the
 only read-write connection (WAL, ``synchronous=NORMAL``). It takes the first waiting
 entry, keeps collecting for ``batch_ms`` (or until ``max_batch`` entries, or a control
-message such as flush), then chains every entry (``seq`` = last + 1, ``prev_hash`` = last
-hash) and commits the batch as one transaction. Futures for :meth:`flush` are resolved on
+message such as flush), then, inside one ``BEGIN IMMEDIATE`` transaction, reads the file's
+head, chains every entry after it (``seq`` = last + 1, ``prev_hash`` = last hash) and
+commits. Reading the head under the write lock keeps one chain even when several worker
+processes each run a writer on the same file. Futures for :meth:`flush` are resolved on
 the event loop with ``call_soon_threadsafe`` (the datasette writer-thread pattern).
 
 Durability: with WAL and ``synchronous=NORMAL`` a committed batch survives a process
@@ -395,9 +397,12 @@ class AuditLog:
             pass
 
     def _write(self, conn: sqlite3.Connection, batch: list[AuditEntry]) -> None:
-        rows, unencodable = self._encode(batch)
+        unencodable = 0
         for attempt in (1, 2):
             try:
+                conn.execute("BEGIN IMMEDIATE")
+                self._read_head(conn)  # the file's own head: other processes may append too
+                rows, unencodable = self._encode(batch)
                 self._insert(conn, rows)
                 self._lost_pending = 0
                 break
@@ -411,8 +416,6 @@ class AuditLog:
                     attempt,
                     exc,
                 )
-                self._reload_head(conn)
-                rows, unencodable = self._encode(batch)
         else:
             lost = sum(1 for e in batch if e.kind != RecordKind.LOSS.value)
             self._note_lost(lost, batch[0].time)
@@ -449,10 +452,11 @@ class AuditLog:
         return rows, unencodable
 
     def _insert(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Insert the chained rows and commit (the transaction is open)."""
         if not rows:
+            conn.execute("COMMIT")
             return
         seq, prev = int(rows[-1][0]), str(rows[-1][-1])
-        conn.execute("BEGIN IMMEDIATE")
         conn.executemany(_INSERT, rows)
         conn.execute("COMMIT")
         self._head.seq, self._head.hash = seq, prev
@@ -460,11 +464,9 @@ class AuditLog:
         self.counters.written += len(rows)
         self.counters.batches += 1
 
-    def _reload_head(self, conn: sqlite3.Connection) -> None:
-        try:
-            row = conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-        except sqlite3.Error:
-            return
+    def _read_head(self, conn: sqlite3.Connection) -> None:
+        """Take the head from the file (inside the write transaction)."""
+        row = conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
         self._head.seq, self._head.hash = (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
         self._committed = (self._head.seq, self._head.hash)
 
@@ -473,27 +475,17 @@ class AuditLog:
         self._head.checkpoint_time = now
         if self._signer is None or self._head.seq == self._head.checkpointed:
             return None
-        cp = self._signer.sign(self._log_id, self._head.seq, self._head.hash, now)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute(
-                _INSERT_CP,
-                (
-                    cp.log_id,
-                    cp.count,
-                    cp.head_hash,
-                    cp.time_utc,
-                    cp.algorithm,
-                    cp.key_id,
-                    cp.public_key,
-                    cp.signature,
-                ),
-            )
+            self._read_head(conn)
+            cp = self._signer.sign(self._log_id, self._head.seq, self._head.hash, now)
+            values = (cp.log_id, cp.count, cp.head_hash, cp.time_utc, cp.algorithm, cp.key_id)
+            conn.execute(_INSERT_CP, (*values, cp.public_key, cp.signature))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self._log.error("attestation checkpoint at %d failed: %s", cp.count, exc)
+            self._log.error("attestation checkpoint at %d failed: %s", self._head.seq, exc)
             return None
         self._head.checkpointed = cp.count
         self.counters.checkpoints += 1

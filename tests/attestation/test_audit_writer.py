@@ -257,3 +257,21 @@ async def test_a_failed_commit_is_retried_then_recorded_as_a_loss(
     assert loss.as_dict()["details"]["lost"] == 1
     assert reader.get(4).row["call_id"] == "call-3@example.test"  # type: ignore[union-attr]
     assert reader.verify().ok
+
+
+async def test_two_writers_on_one_file_keep_one_chain(tmp_path: Path) -> None:
+    """Worker processes may each open the log: every commit extends the file's own head
+    (read inside the write transaction), so their records interleave in one chain."""
+    db = tmp_path / "a.sqlite3"
+    signer = signer_in(tmp_path)
+    logs = [AuditLog(db, signer=signer, batch_ms=1.0, checkpoint_records=150) for _ in range(2)]
+    for log in logs:
+        await log.start()
+    for i in range(600):
+        logs[i % 2].append(sample_entry(i))
+        if i % 100 == 99:
+            await asyncio.gather(*(log.flush() for log in logs))
+    await asyncio.gather(*(log.close() for log in logs))
+    result = AuditReader(db).verify()
+    assert result.ok, result.describe()
+    assert result.count == 600 and result.checkpoints_checked >= 2
