@@ -20,11 +20,12 @@ from collections import OrderedDict
 class ReplayCache:
     """Signature → (Call-ID, forget-after time), in insertion order for cheap expiry."""
 
-    __slots__ = ("_entries", "max_entries")
+    __slots__ = ("_entries", "_head", "max_entries")
 
     def __init__(self, max_entries: int = 200_000) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        self._head = float("inf")
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -45,12 +46,22 @@ class ReplayCache:
         self._entries.move_to_end(signature)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+            self._head = -float("inf")  # recompute on the next call
+        if forget_at < self._head:
+            self._head = forget_at if len(self._entries) == 1 else -float("inf")
         return False
 
     def _expire(self, now: float) -> None:
-        # Entries are appended roughly in forget_at order (iat ≈ now); stop at the first live one.
-        while self._entries:
-            sig, (_, forget_at) = next(iter(self._entries.items()))
+        # Entries are appended roughly in forget_at order (iat ≈ now); stop at the first live
+        # one. ``_head`` (the first entry's forget_at) makes the usual nothing-to-do case cheap.
+        if now <= self._head:
+            return
+        entries = self._entries
+        while entries:
+            sig = next(iter(entries))
+            forget_at = entries[sig][1]
             if forget_at >= now:
-                break
-            del self._entries[sig]
+                self._head = forget_at
+                return
+            del entries[sig]
+        self._head = float("inf")

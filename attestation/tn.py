@@ -29,6 +29,7 @@ import phonenumbers
 VISUAL_SEPARATORS = frozenset("-.()")
 _CANONICAL = re.compile(r"[0-9]{1,15}")
 _DIALABLE = re.compile(r"\+?[0-9\-.()]+")
+_GLOBAL_URI = re.compile(r"(?:[Ss][Ii][Pp][Ss]?:|[Tt][Ee][Ll]:)\+([0-9]{1,15})(?=[@;]|$)")
 _ANONYMOUS_USERS = frozenset({"anonymous", "restricted", "unavailable", "unknown", "private"})
 
 
@@ -39,7 +40,7 @@ def is_canonical(tn: str) -> bool:
 
 def strip_separators(number: str) -> str:
     """Remove RFC 3966 visual separators (and nothing else)."""
-    return "".join(ch for ch in number if ch not in VISUAL_SEPARATORS)
+    return number.replace("-", "").replace(".", "").replace("(", "").replace(")", "")
 
 
 def canonicalize(number: str, country_code: str | None) -> str | None:
@@ -121,6 +122,8 @@ def uri_user(uri: str) -> tuple[str, str] | None:
 
 def is_anonymous(uri: str) -> bool:
     """True for RFC 3323 anonymous identities (``sip:anonymous@anonymous.invalid``, …)."""
+    if _GLOBAL_URI.match(uri) is not None:
+        return False
     parts = uri_user(uri)
     if parts is None:
         spec = _addr_spec(uri).lower()
@@ -131,6 +134,9 @@ def is_anonymous(uri: str) -> bool:
 
 def tn_from_uri(uri: str, country_code: str | None) -> str | None:
     """Canonical TN carried by a tel/sip URI, name-addr, or bare number; None if none."""
+    fast = _GLOBAL_URI.match(uri)
+    if fast is not None:  # sip:+12155551212@…, tel:+12155551212;…: nothing to canonicalise
+        return fast.group(1)
     parts = uri_user(uri)
     if parts is None:
         return None

@@ -73,8 +73,10 @@ class CertificateSource(Protocol):
     async def get(self, x5u: str, at: float) -> CertLookup: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class _Candidate:
+    """Internal, per call (not frozen: it is built on the hot path and never shared)."""
+
     header: IdentityHeader
     passport: Passport
     index: int
@@ -93,8 +95,10 @@ class _Failed:
         return {"index": self.index, "reason": f.reason, "sip_code": f.sip_code, "detail": f.detail}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class _Pass:
+    """Internal, per call (not frozen: it is built on the hot path and never shared)."""
+
     cand: _Candidate
     cert: CertLookup
     chain: tuple[_Candidate, ...]
@@ -131,9 +135,9 @@ class Verifier:
             verdict = self._fail(
                 Failure.of(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:200]), {}
             )
-        details = dict(verdict.details)
-        details["elapsed_ms"] = round((self._timer() - started) * 1000.0, 3)
-        return replace(verdict, details=details)
+        # the Verdict's details dict was built for this call alone: fill it in place
+        verdict.details["elapsed_ms"] = round((self._timer() - started) * 1000.0, 3)
+        return verdict
 
     # -- the steps ---------------------------------------------------------------------
 
@@ -177,7 +181,7 @@ class Verifier:
             )
         certs_seen: dict[int, CertLookup] = {}
         for cand in shaken:
-            div_failed = any(f.ppt == "div" for f in failures)
+            div_failed = bool(failures) and any(f.ppt == "div" for f in failures)
             result = await self._check_shaken(cand, divs, div_failed, inp, details, certs_seen)
             if isinstance(result, _Pass):
                 if failures:
@@ -208,8 +212,6 @@ class Verifier:
 
     def _cheap(self, hdr: IdentityHeader, index: int, now: float) -> _Candidate | Failure:
         """Every check that needs neither the network nor the SIP request."""
-        if hdr.compact:
-            return Failure.of(Reason.COMPACT_FORM, "compact form PASSporT (RFC 8225 §7)")
         pp = passport_mod.decode(hdr.token, expect_ppt=hdr.ppt)
         if isinstance(pp, Failure):
             return pp
@@ -255,8 +257,8 @@ class Verifier:
             )
         # [27][29] dest binds to the R-URI, a div chain to it, or the To TN
         ruri_tn = tn_from_uri(inp.request_uri, cc) if inp.request_uri else None
-        to_tn = tn_from_uri(inp.to_uri, cc)
         direct = ruri_tn is not None and ruri_tn in pp.dest_tns
+        to_tn = None if direct else tn_from_uri(inp.to_uri, cc)
         chain: tuple[_Candidate, ...] = ()
         div_failure: Failure | None = None
         if not direct and ruri_tn is not None and divs:
@@ -349,7 +351,7 @@ class Verifier:
         details["header"] = pp.header
         details["claims"] = pp.claims
         details["iat"] = pp.iat
-        if pp.unknown_claims:
+        if pp.claims.keys() - passport_mod.KNOWN_CLAIMS:  # set difference in C: cheap
             details["unknown_claims"] = list(pp.unknown_claims)
         if ok.chain:
             details["div"] = [
@@ -358,8 +360,8 @@ class Verifier:
             ]
         return Verdict(
             verstat=Verstat.PASSED,
-            attest=pp.attest,
-            origid=pp.origid,
+            attest=pp.claims["attest"],
+            origid=pp.claims["origid"],
             spc=ok.cert.spc,
             orig_tn=pp.orig_tn,
             dest_tns=pp.dest_tns,
@@ -413,7 +415,9 @@ def _scope(cert: CertLookup, tn: str) -> Failure | None:
     """RFC 9060 delegate certificates list TNs/ranges: the signed TN must be among them.
     A plain SHAKEN certificate (SPC only) authorises no TN we could check (rule 24)."""
     tnauth = getattr(cert, "tnauth", None)
-    if not isinstance(tnauth, TNAuthList) or len(tnauth.spcs) == len(tnauth.entries):
+    if tnauth is None or not isinstance(tnauth, TNAuthList):
+        return None
+    if len(tnauth.spcs) == len(tnauth.entries):
         return None
     if tnauth.covers_tn(tn):
         return None

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ from attestation.passport import (
     canonical_json,
     decode,
     encode,
+    raw_to_der,
     verify_signature,
 )
 
@@ -267,6 +269,19 @@ def test_signature_length_and_key_checks() -> None:
     p384 = ec.generate_private_key(ec.SECP384R1()).public_key()
     out = verify_signature(p, p384)
     assert out is not None and out.reason == "bad_key" and out.sip_code == 437
+
+
+@given(st.binary(min_size=64, max_size=64))
+def test_raw_to_der_matches_the_asn1_encoder(sig: bytes) -> None:
+    r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+    if r and s:
+        assert raw_to_der(sig) == encode_dss_signature(r, s)
+
+
+@pytest.mark.parametrize("r", [1, 0x80, 0x7F << 248, 1 << 255, (1 << 256) - 1])
+def test_raw_to_der_edges(r: int) -> None:
+    sig = r.to_bytes(32, "big") + r.to_bytes(32, "big")
+    assert raw_to_der(sig) == encode_dss_signature(r, r)
 
 
 def test_strict_b64url() -> None:
