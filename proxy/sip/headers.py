@@ -35,6 +35,17 @@ _VIA_RE = re.compile(
     r"([A-Za-z0-9\-.!%*_+`'~]+)\s+(\[[^\]]*\]|[^\s;:\[\]]+)\s*(?::\s*([^\s;]*))?\s*(;.*)?\Z",
     re.S,
 )
+_TOK = r"[A-Za-z0-9\-.!%*_+`'~]+"
+_PV = r"[A-Za-z0-9\-.!%*_+`'~:\[\]/&$@?]+"
+_VIA_FAST_RE = re.compile(
+    rf"({_TOK})/({_TOK})/({_TOK}) ([A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9_.])?)"
+    rf"(?::([0-9]{{1,5}}))?((?:;{_TOK}(?:={_PV})?)*)\Z"
+)
+"""The canonical Via spelling (no LWS, hostname or IPv4); anything else takes the
+general path, which accepts the same language with LWS and IPv6 and names errors."""
+_NA_FAST_RE = re.compile(
+    rf'(?:"([^"\\\r\n]*)" ?|({_TOK}(?: {_TOK})*) ?)?<([^<>\s"]+)>((?:;{_TOK}(?:={_PV})?)*)\Z'
+)
 _CALL_ID_RE = re.compile(
     r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+(?:@[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+)?\Z"
 )
@@ -150,8 +161,29 @@ class Via:
         return via
 
 
+def _split_params(text: str) -> Params:
+    """``;a=b;c`` already validated by a fast-path regex (no quotes, no LWS)."""
+    if not text:
+        return ()
+    return tuple(
+        (p, None) if (eq := p.find("=")) < 0 else (p[:eq], p[eq + 1 :]) for p in text[1:].split(";")
+    )
+
+
 def parse_via(value: str) -> Via:
     """Parse one Via field value (one comma element). 400 ``Bad Via`` when malformed."""
+    m = _VIA_FAST_RE.match(value)
+    if m is not None:
+        name, version, transport, host, port_text, params_text = m.groups()
+        port = None if port_text is None else bounded_int(port_text, 65535)
+        if port_text is None or port is not None:
+            params = _split_params(params_text)
+            _check_via_params(params, value)
+            return Via(transport, host, port, params, name, version)
+    return _parse_via_slow(value)
+
+
+def _parse_via_slow(value: str) -> Via:
     m = _VIA_RE.match(value)
     if m is None:
         raise SipParseError("Bad Via", detail=value[:80])
@@ -166,6 +198,11 @@ def parse_via(value: str) -> Via:
         params = parse_params(params_text or "", "Via")
     except SipParseError as exc:
         raise SipParseError("Bad Via", detail=exc.detail or value[:80]) from None
+    _check_via_params(params, value)
+    return Via(transport, host, port, params, name, version)
+
+
+def _check_via_params(params: Params, value: str) -> None:
     for pname, pvalue in params:
         low = pname.lower()
         if low == "ttl" and (pvalue is None or bounded_int(pvalue, 255) is None):
@@ -174,7 +211,6 @@ def parse_via(value: str) -> Via:
             raise SipParseError("Bad Via", detail="rport: " + value[:80])
         if low in ("branch", "received", "maddr") and not pvalue:
             raise SipParseError("Bad Via", detail=f"{pname}: " + value[:80])
-    return Via(transport, host, port, params, name, version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +274,19 @@ def _display_tokens(text: str, whole: str) -> str:
 
 def parse_name_addr(value: str, what: str = "Address") -> NameAddr:
     """Parse a name-addr / addr-spec with header parameters. 400 when malformed."""
+    m = _NA_FAST_RE.match(value)
+    if m is not None:
+        quoted, plain, uri_text, params_text = m.groups()
+        return NameAddr(
+            parse_uri(uri_text),
+            quoted if quoted is not None else plain,
+            _split_params(params_text),
+            True,
+        )
+    return _parse_name_addr_slow(value, what)
+
+
+def _parse_name_addr_slow(value: str, what: str = "Address") -> NameAddr:
     s = value.strip()
     if not s:
         raise SipParseError(f"Empty {what}")

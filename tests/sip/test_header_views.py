@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proxy.sip import NameAddr, SipParseError, SipUri, Via, parse_cseq, parse_name_addr, parse_via
 from proxy.sip.headers import parse_contacts, parse_option_tags, parse_routes
@@ -145,3 +149,76 @@ def test_identity_values_are_kept_intact() -> None:
 def test_via_str_round_trip() -> None:
     v = Via("UDP", "192.0.2.1", 5060, (("branch", "z9hG4bK1"),))
     assert parse_via(str(v)) == v
+
+
+_VIA_BITS = st.sampled_from(
+    [
+        "SIP",
+        "/",
+        "2.0",
+        "UDP",
+        " ",
+        "  ",
+        "host.example",
+        "[::1]",
+        ":",
+        "5060",
+        ";",
+        "=",
+        "branch",
+        "z9hG4bK",
+        "rport",
+        "ttl",
+        "300",
+        "received",
+        "1.2.3.4",
+        '"',
+        ",",
+        "\t",
+        "x",
+    ]
+)
+_NA_BITS = st.sampled_from(
+    [
+        '"',
+        "A",
+        " ",
+        "Bob",
+        "<",
+        ">",
+        "sip:",
+        "a@b",
+        "tel:+1",
+        ";",
+        "tag",
+        "=",
+        "x",
+        "\\",
+        ",",
+        "\t",
+        "lr",
+        "?",
+        "@",
+    ]
+)
+
+
+@given(st.lists(_VIA_BITS, max_size=14).map("".join))
+def test_via_fast_path_agrees_with_general_path(text: str) -> None:
+    from proxy.sip.headers import _parse_via_slow
+
+    assert _outcome(parse_via, text) == _outcome(_parse_via_slow, text)
+
+
+@given(st.lists(_NA_BITS, max_size=14).map("".join))
+def test_name_addr_fast_path_agrees_with_general_path(text: str) -> None:
+    from proxy.sip.headers import _parse_name_addr_slow
+
+    assert _outcome(parse_name_addr, text) == _outcome(_parse_name_addr_slow, text)
+
+
+def _outcome(fn: Callable[[str], object], text: str) -> object:
+    try:
+        return fn(text)
+    except SipParseError as exc:
+        return ("error", exc.reason)

@@ -40,6 +40,11 @@ _RESERVED = {
     "contact",
     "route",
     "record-route",
+    "require",
+    "proxy-require",
+    "supported",
+    "unsupported",
+    "expires",
 }
 EXTRA_NAME = TOKEN.filter(lambda n: header_key(n) not in _RESERVED)
 VALUE = st.text(
