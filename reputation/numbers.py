@@ -19,7 +19,7 @@ from enum import StrEnum
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberType
+from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberType
 
 
 class NumberFlag(StrEnum):
@@ -203,8 +203,14 @@ def _read_cached(raw: str, region: str) -> NumberInfo:
     national = phonenumbers.national_significant_number(parsed)
     digits = f"{cc}{national}"
     possible = phonenumbers.is_possible_number(parsed)
-    valid = possible and phonenumbers.is_valid_number(parsed)
-    ntype = _TYPE_NAMES.get(phonenumbers.number_type(parsed), "unknown") if valid else "unknown"
+    nanp = cc == 1 and len(national) == 10
+    if not possible:
+        number_region, valid, ntype, area_len = "", False, "unknown", 0
+    elif nanp:
+        number_region, valid, ntype = _nanp_class(national[:6], parsed)
+        area_len = 3
+    else:
+        number_region, valid, ntype, area_len = _classify(parsed)
     flags: set[NumberFlag] = set()
     details: list[str] = []
     if not possible:
@@ -213,7 +219,7 @@ def _read_cached(raw: str, region: str) -> NumberInfo:
     elif not valid:
         flags.add(NumberFlag.UNALLOCATED)
         details.append(f"+{digits} lies in an unassigned range")
-    if cc == 1 and len(national) == 10:
+    if nanp:
         npa, nxx, line = national[:3], national[3:6], national[6:]
         if npa in _N11 or nxx in _N11:
             flags.add(NumberFlag.N11)
@@ -227,9 +233,6 @@ def _read_cached(raw: str, region: str) -> NumberInfo:
     elif ntype == "toll_free":
         flags.add(NumberFlag.TOLL_FREE)
         details.append(f"+{digits} is toll-free")
-    area_len = phonenumbers.length_of_geographical_area_code(parsed) if valid else 0
-    if cc == 1 and len(national) == 10:
-        area_len = 3
     return NumberInfo(
         raw=raw,
         user=user,
@@ -237,13 +240,48 @@ def _read_cached(raw: str, region: str) -> NumberInfo:
         country_code=cc,
         national=national,
         area_code_len=area_len,
-        region=phonenumbers.region_code_for_number(parsed) or "",
+        region=number_region,
         number_type=ntype,
         possible=possible,
         valid=valid,
         flags=frozenset(flags),
         detail="; ".join(details),
     )
+
+
+def _classify(parsed: PhoneNumber) -> tuple[str, bool, str, int]:
+    """Region, validity, type name and geographic area-code length of a possible number.
+
+    ``region_code_for_number`` is the expensive step (it tries every region sharing the
+    country code); it runs once and the region is reused for the validity check.
+    """
+    number_region = phonenumbers.region_code_for_number(parsed) or ""
+    valid = bool(number_region) and phonenumbers.is_valid_number_for_region(parsed, number_region)
+    if not valid:
+        return number_region, False, "unknown", 0
+    ntype = _TYPE_NAMES.get(phonenumbers.number_type(parsed), "unknown")
+    return number_region, True, ntype, phonenumbers.length_of_geographical_area_code(parsed)
+
+
+_NANP_CLASSES: dict[str, tuple[str, bool, str]] = {}
+_NANP_CLASSES_MAX = 200_000
+
+
+def _nanp_class(npa_nxx: str, parsed: PhoneNumber) -> tuple[str, bool, str]:
+    """Region, validity and type of a NANP number, remembered per NPA-NXX.
+
+    Why: the NANP metadata is written per NPA-NXX (the line digits never change the
+    answer), and classifying a +1 number means trying some 25 regions' patterns, which
+    costs a few hundred microseconds. About 1.2 million NPA-NXX exist; the dict is bounded.
+    """
+    hit = _NANP_CLASSES.get(npa_nxx)
+    if hit is None:
+        number_region, valid, ntype, _ = _classify(parsed)
+        hit = (number_region, valid, ntype)
+        if len(_NANP_CLASSES) >= _NANP_CLASSES_MAX:
+            _NANP_CLASSES.clear()
+        _NANP_CLASSES[npa_nxx] = hit
+    return hit
 
 
 def _parse_error(exc: NumberParseException) -> str:
