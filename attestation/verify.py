@@ -92,7 +92,16 @@ class _Failed:
 
     def describe(self) -> dict[str, Any]:
         f = self.failure
-        return {"index": self.index, "reason": f.reason, "sip_code": f.sip_code, "detail": f.detail}
+        out: dict[str, Any] = {
+            "index": self.index,
+            "reason": f.reason,
+            "sip_code": f.sip_code,
+            "sip_text": f.sip_text,
+            "detail": f.detail,
+        }
+        if self.token and self.token.count(".") == 2:
+            out["ppi"] = ".." + self.token.rsplit(".", 1)[1]  # RFC 9410 compact form
+        return out
 
 
 @dataclass(slots=True, eq=False)
@@ -258,6 +267,8 @@ class Verifier:
         # [27][29] dest binds to the R-URI, a div chain to it, or the To TN
         ruri_tn = tn_from_uri(inp.request_uri, cc) if inp.request_uri else None
         direct = ruri_tn is not None and ruri_tn in pp.dest_tns
+        if not direct and "uri" in pp.claims["dest"]:  # RFC 8225 §5.2.1 dest.uri
+            direct = _uri_in(pp.dest_uris, inp.to_uri, inp.request_uri)
         to_tn = None if direct else tn_from_uri(inp.to_uri, cc)
         chain: tuple[_Candidate, ...] = ()
         div_failure: Failure | None = None
@@ -411,6 +422,23 @@ class Verifier:
         return replace(verdict, verstat=Verstat.NONE)
 
 
+def _uri_in(uris: tuple[str, ...], *sip_uris: str) -> bool:
+    """A ``dest.uri`` entry names the To or Request-URI (addr-spec compared without
+    parameters, scheme and host case-insensitively; RFC 3261 §19.1.4 in brief)."""
+
+    def norm(u: str) -> str:
+        u = u.strip()
+        if "<" in u:
+            u = u[u.find("<") + 1 :].split(">", 1)[0]
+        u = u.split(";", 1)[0].split("?", 1)[0]
+        scheme, _, rest = u.partition(":")
+        user, at, host = rest.rpartition("@")
+        return f"{scheme.lower()}:{user}{at}{host.lower()}"
+
+    wanted = {norm(u) for u in uris}
+    return any(norm(u) in wanted for u in sip_uris if u)
+
+
 def _scope(cert: CertLookup, tn: str) -> Failure | None:
     """RFC 9060 delegate certificates list TNs/ranges: the signed TN must be among them.
     A plain SHAKEN certificate (SPC only) authorises no TN we could check (rule 24)."""
@@ -460,10 +488,30 @@ def reason_header(verdict: Verdict, form: Literal["sip", "stir"] = "sip") -> str
     """
     if verdict.sip_code is None or verdict.valid:
         return None
-    text = (verdict.sip_text or "").replace("\\", "").replace('"', "'")
-    proto = "STIR" if form == "stir" else "SIP"
-    value = f'{proto} ;cause={verdict.sip_code} ;text="{text}"'
     token = verdict.details.get("failed_token")
+    ppi = None
     if form == "stir" and isinstance(token, str) and token.count(".") == 2:
-        value += f' ;ppi="..{token.rsplit(".", 1)[1]}"'
+        ppi = ".." + token.rsplit(".", 1)[1]
+    return _reason_value(
+        "STIR" if form == "stir" else "SIP", verdict.sip_code, verdict.sip_text or "", ppi
+    )
+
+
+def stir_reason_headers(verdict: Verdict) -> list[str]:
+    """RFC 9410 §4 (with RFC 9366 multiple values): one ``Reason: STIR`` value per Identity
+    header that failed, each naming its PASSporT by ``ppi`` — also when the call as a whole
+    verified through another Identity header. Empty when no value failed."""
+    out: list[str] = []
+    for f in verdict.details.get("failures", ()):
+        code = f.get("sip_code")
+        if isinstance(code, int) and 400 <= code < 500:
+            out.append(_reason_value("STIR", code, str(f.get("sip_text") or ""), f.get("ppi")))
+    return out
+
+
+def _reason_value(proto: str, code: int, text: str, ppi: str | None) -> str:
+    text = text.replace("\\", "").replace('"', "'")
+    value = f'{proto} ;cause={code} ;text="{text}"'
+    if ppi:
+        value += f' ;ppi="{ppi}"'
     return value

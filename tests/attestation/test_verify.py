@@ -20,7 +20,7 @@ from attestation.passport import b64url_encode, canonical_json, encode
 from attestation.replay import ReplayCache
 from attestation.sign import Signer
 from attestation.tnauthlist import ServiceProviderCode, TelephoneNumber, TNAuthList
-from attestation.verify import Verifier, reason_header
+from attestation.verify import Verifier, reason_header, stir_reason_headers
 
 from .stivs import (
     DEST,
@@ -317,6 +317,15 @@ async def test_national_numbers_use_the_configured_country_code() -> None:
     ).reason == "orig_mismatch"
 
 
+async def test_dest_uri_binds_a_non_tn_callee() -> None:
+    claims = CLAIMS | {"dest": {"uri": ["sip:Bob@Example.com"]}}
+    value = ident(claims=claims)
+    v = await verifier().verify(call(value, to_uri="<sip:Bob@example.COM;transport=tcp>;tag=1"))
+    assert v.valid, v.details
+    v = await verifier().verify(call(value, to_uri="sip:alice@example.com"))
+    assert v.reason == "dest_mismatch"
+
+
 async def test_multi_dest_contains_target() -> None:
     v = await verifier().verify(call(shaken(dest=("19995550000", DEST))))
     assert v.valid and v.dest_tns == ("19995550000", DEST)
@@ -434,6 +443,20 @@ async def test_reason_header_forms() -> None:
     assert reason_header(stale) == 'SIP ;cause=403 ;text="Stale Date"'
     none = await verifier().verify(call())
     assert reason_header(none) is None
+
+
+async def test_rfc9410_reason_per_failing_identity_header_even_when_the_call_passes() -> None:
+    bad = shaken(signer=Signer(OTHER_KEY, X5U))
+    stale = shaken(iat=NOW - 100)
+    v = await verifier().verify(call(bad, "garbage", shaken(), stale))
+    assert v.valid and reason_header(v) is None
+    sig = {t: t.split(";")[0].rsplit(".", 1)[1] for t in (bad, stale)}
+    assert stir_reason_headers(v) == [
+        f'STIR ;cause=438 ;text="Invalid Identity Header" ;ppi="..{sig[bad]}"',
+        'STIR ;cause=438 ;text="Invalid Identity Header"',  # unparsable: nothing to name
+        f'STIR ;cause=403 ;text="Stale Date" ;ppi="..{sig[stale]}"',
+    ]
+    assert stir_reason_headers(await verifier().verify(call(shaken()))) == []
 
 
 # -- never an exception -------------------------------------------------------------------
