@@ -80,7 +80,7 @@ class ChallengeConfig:
     prompts_dir: str = ""
     """Where prompt WAVs live. Empty: ``<data_dir>/prompts`` (generated at first start)."""
     voice: str = "en-us"
-    """espeak-ng voice for generated prompts."""
+    """espeak-ng voice for generated prompts; "tones" for the tone set (no speech)."""
     test_code: str = ""
     """TEST ONLY: a fixed challenge code instead of a random one. Never set in production."""
 

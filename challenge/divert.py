@@ -72,7 +72,7 @@ def parse_divert(request_uri: str) -> Divert | DivertProblem:
     caller = unquote(p["sw-caller"]) if "sw-caller" in p else None
     if caller is not None and not _TOKEN.match(caller.lstrip("+") or "-"):
         return DivertProblem(DivertError.BAD_PARAMETER, f"sw-caller: bad value {caller!r}")
-    return Divert(callee.lstrip("+"), decision, mode, vm, caller)  # type: ignore[arg-type]
+    return Divert(callee, decision, mode, vm, caller)  # type: ignore[arg-type]
 
 
 def format_divert(

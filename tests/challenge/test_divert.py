@@ -17,7 +17,7 @@ from challenge.divert import (
 def test_round_trip() -> None:
     uri = format_divert("127.0.0.1:5070", "+15551234567", "d-42", "challenge", True, "+1555000")
     assert uri.startswith("sip:challenge@127.0.0.1:5070;sw-callee=%2B15551234567;")
-    assert parse_divert(uri) == Divert("15551234567", "d-42", "challenge", True, "+1555000")
+    assert parse_divert(uri) == Divert("+15551234567", "d-42", "challenge", True, "+1555000")
     assert parse_divert(f"<{format_divert('h:1', '1555', 'x', 'voicemail')}>") == Divert(
         "1555", "x", "voicemail", None, None
     )
