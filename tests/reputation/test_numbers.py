@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from phonenumbers import PhoneNumberType
 
 from reputation.numbers import (
     NumberFlag,
@@ -174,3 +176,19 @@ def test_digit_soup_never_raises(value: str) -> None:
     info = read_number(value, "US")
     if info.digits and not info.flags:
         assert info.valid
+
+
+@settings(max_examples=300)
+@given(st.integers(200, 999), st.integers(200, 999), st.integers(0, 9999))
+def test_nanp_fast_path_agrees_with_phonenumbers(npa: int, nxx: int, line: int) -> None:
+    """The per-NPA-NXX classification must say what phonenumbers says for every line."""
+    s = f"+1{npa}{nxx}{line:04d}"
+    n = phonenumbers.parse(s)
+    valid = phonenumbers.is_valid_number(n)
+    ntype = phonenumbers.number_type(n)
+    info = read_number(s, "US")
+    assert info.valid == valid
+    assert (NumberFlag.TOLL_FREE in info.flags) == (valid and ntype == PhoneNumberType.TOLL_FREE)
+    assert (NumberFlag.PREMIUM_RATE in info.flags) == (
+        valid and ntype == PhoneNumberType.PREMIUM_RATE
+    )
