@@ -303,7 +303,7 @@ class Verifier:
         if bad is not None:
             return bad
         # div chain signatures; a bad link is dropped and another chain tried
-        pool = list(divs)
+        pool = list(divs) if chain else divs
         while chain:
             broken = await self._first_bad_div(chain, inp.now, details)
             if broken is None:
