@@ -275,6 +275,9 @@ class StoreConfig:
     caller number itself; below it, evidence attaches only to source IP, origid and SPC."""
     max_calls_in_memory: int = 200_000
     """Recent calls whose context is kept in memory for outcomes; older ones are read from disk."""
+    history_days: float = 365.0
+    """Call records and feedback events older than this are deleted by the hourly housekeeping
+    (voicemail rows stay until the user deletes them); 0 keeps everything."""
 
 
 @dataclass(frozen=True, slots=True)

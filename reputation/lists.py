@@ -219,12 +219,15 @@ def entries_from_tuples(rows: Iterable[tuple[Any, ...]]) -> Iterator[ListEntry]:
             p = ListPattern(pattern, bool(is_prefix))
             if is_prefix:
                 patterns[(pattern, is_prefix)] = p
-        for name, value in (
-            ("id", i), ("scope", _SCOPES[scope]), ("user_id", uid), ("kind", _KINDS[kind]),
-            ("pattern", p), ("note", note or ""), ("source", _SOURCES[source]),
-            ("created", float(created)), ("expires", None if expires is None else float(expires)),
-        ):  # fmt: skip
-            setattr_(e, name, value)
+        setattr_(e, "id", i)
+        setattr_(e, "scope", _SCOPES[scope])
+        setattr_(e, "user_id", uid)
+        setattr_(e, "kind", _KINDS[kind])
+        setattr_(e, "pattern", p)
+        setattr_(e, "note", note or "")
+        setattr_(e, "source", _SOURCES[source])
+        setattr_(e, "created", float(created))
+        setattr_(e, "expires", None if expires is None else float(expires))
         yield e
 
 
@@ -261,9 +264,12 @@ class _OwnerIndex:
 
     def add(self, e: ListEntry) -> None:
         d = self.prefix if e.pattern.prefix else self.exact
-        bucket = d.setdefault(e.pattern.digits, [])
-        bucket.append(e)
-        bucket.sort(key=lambda x: _KIND_RANK[x.kind])
+        bucket = d.get(e.pattern.digits)
+        if bucket is None:
+            d[e.pattern.digits] = [e]
+        else:
+            bucket.append(e)
+            bucket.sort(key=lambda x: _KIND_RANK[x.kind])
         if e.pattern.prefix:
             n = len(e.pattern.digits)
             self.length_counts[n] = self.length_counts.get(n, 0) + 1

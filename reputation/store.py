@@ -661,19 +661,26 @@ class Store:
     async def maintain(
         self, now: float | None = None, *, counter_floor: float = 0.01
     ) -> tuple[int, int]:
-        """Housekeeping for a timer (hourly is plenty): drop expired list entries and
-        reputation keys whose every counter decayed below ``counter_floor``.
-        Returns (list entries purged, counter keys pruned)."""
+        """Housekeeping for a timer (hourly is plenty): drop expired list entries, reputation
+        keys whose every counter decayed below ``counter_floor``, and call history older than
+        ``history_days``. Returns (list entries purged, counter keys pruned)."""
         t = time.time() if now is None else now
         purged = await self.purge_expired(t)
         gone = self.book.prune(t, counter_floor)
+        horizon = t - self.config.history_days * 86_400.0 if self.config.history_days > 0 else None
 
         def fn(db: Database) -> None:
             db.conn.executemany("DELETE FROM reputation WHERE key_kind = ? AND key = ?", gone)
+            if horizon is not None:
+                db.execute("DELETE FROM calls WHERE time < ?", [horizon])
+                db.execute("DELETE FROM feedback_events WHERE time < ?", [horizon])
 
-        if gone:
-            await self.write(fn)
+        await self.write(fn)
         return purged, len(gone)
+
+    async def aclose(self) -> None:
+        """:meth:`close` without blocking the event loop (for aiohttp cleanup contexts)."""
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
 
     # ------------------------------------------------------------------ calls, reports, voicemail
     async def calls_for_user(

@@ -326,8 +326,12 @@ async def test_maintain_purges_and_prunes(tmp_path: Path) -> None:
         )
         s.feedback.record_call(f, user_id=None, score=None, action="forward")
         assert await s.maintain(now) == (0, 0)
+        assert await s.read(lambda db: db.execute("SELECT count(*) FROM calls").fetchone()[0]) == 1
         assert await s.maintain(now + 30 * 86_400) == (1, 2)
         rows = await s.read(lambda db: db.execute("SELECT count(*) FROM reputation").fetchone()[0])
         assert rows == 0 and len(s.book) == 0 and len(s.lists) == 0
+        assert await s.read(lambda db: db.execute("SELECT count(*) FROM calls").fetchone()[0]) == 1
+        await s.maintain(now + 366 * 86_400)
+        assert await s.read(lambda db: db.execute("SELECT count(*) FROM calls").fetchone()[0]) == 0
     finally:
         s.close()
