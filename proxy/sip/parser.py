@@ -82,67 +82,58 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
         start += 2 if data[start] == 13 else 1
     end = data.find(b"\r\n\r\n", start)
     if end >= 0:
-        head, body_at, lf_only = data[start:end], end + 4, False
+        head, body_at, head_end, lf_only = data[start:end], end + 4, end + 2, False
     else:
         end = data.find(b"\n\n", start)
         if end >= 0:
-            head, body_at, lf_only = data[start:end], end + 2, True
+            head, body_at, head_end, lf_only = data[start:end], end + 2, end + 1, True
         elif data.endswith(b"\r\n") and len(data) > start:
             # Datagram whose header section is not closed by an empty line (RFC 4475's
             # archived baddn.dat): the datagram end closes it; there is no body.
-            head, body_at, lf_only = data[start:-2], len(data), False
+            head, body_at, head_end, lf_only = data[start:-2], len(data), len(data), False
         else:
             raise SipParseError("Incomplete Header Section")
     text = head.decode("utf-8", "surrogateescape")
-    if lf_only:
-        lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+    nl = text.count("\r\n")
+    index: dict[str, list[int]] = {}
+    if (
+        not lf_only
+        and len(text) <= limits.max_line_length
+        and text.count("\n") == nl
+        and text.count("\r") == nl
+        and "\r\n " not in text
+        and "\r\n\t" not in text
+    ):
+        # Fast path: CRLF only, no folding, no line can be too long.
+        first_eol = text.find("\r\n")
+        start_line = text if first_eol < 0 else text[:first_eol]
+        fields: list[tuple[str, str]] = []
+        if first_eol >= 0:
+            for line in text[first_eol + 2 :].split("\r\n"):
+                name, colon, value = line.partition(":")
+                key = known_key(name)
+                if key is None or not colon:
+                    name, key = _field_name(name, colon, line, start_line)
+                pos = index.get(key)
+                if pos is None:
+                    index[key] = [len(fields)]
+                else:
+                    pos.append(len(fields))
+                fields.append((name, value.strip(" \t")))
+        folded = False
     else:
-        lines = text.split("\r\n")
-        nl = len(lines) - 1
-        if text.count("\n") != nl or text.count("\r") != nl:
-            raise SipParseError("Bare CR or LF in Header")
-    start_line = lines[0]
-    if max(map(len, lines)) > limits.max_line_length:
-        raise SipParseError("Header Line Too Long", start_line=start_line)
-
-    fields: list[tuple[str, str]] = []
-    keys: list[str] = []
-    folded = False
-    for line in lines[1:]:
-        first = line[:1]
-        if first == " " or first == "\t":
-            if not fields:
-                raise SipParseError("Bad Header Folding", start_line=start_line)
-            name, value = fields[-1]
-            cont = line.strip(" \t")
-            fields[-1] = (name, f"{value} {cont}" if value and cont else value or cont)
-            folded = True
-            continue
-        colon = line.find(":")
-        if colon <= 0:
-            raise SipParseError("Malformed Header Line", detail=line[:80], start_line=start_line)
-        name = line[:colon]
-        key = known_key(name)
-        if key is None:
-            if name[-1] == " " or name[-1] == "\t":
-                name = name.rstrip()
-            if not TOKEN_RE.match(name):
-                raise SipParseError("Bad Header Name", detail=name[:80], start_line=start_line)
-            key = header_key(name)
-        fields.append((name, line[colon + 1 :].strip(" \t")))
-        keys.append(key)
+        start_line, fields, keys, folded = _split_fields(text, lf_only, limits)
+        for i, key in enumerate(keys):
+            pos = index.get(key)
+            if pos is None:
+                index[key] = [i]
+            else:
+                pos.append(i)
     if len(fields) > limits.max_headers:
         raise SipParseError("Too Many Header Fields", start_line=start_line)
-    index: dict[str, list[int]] = {}
-    for i, key in enumerate(keys):
-        pos = index.get(key)
-        if pos is None:
-            index[key] = [i]
-        else:
-            pos.append(i)
     raw = None
     if not folded and not lf_only:
-        raw = data[start + len(start_line.encode("utf-8", "surrogateescape")) + 2 : end + 2]
+        raw = data[start + len(start_line.encode("utf-8", "surrogateescape")) + 2 : head_end]
     headers = Headers._parsed(tuple(fields), index, raw)
 
     is_request = start_line[:4].upper() != "SIP/"
@@ -173,6 +164,53 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
             headers=headers, method=method, start_line=start_line, is_request=is_request
         ) from None
     return msg
+
+
+def _split_fields(
+    text: str, lf_only: bool, limits: Limits
+) -> tuple[str, list[tuple[str, str]], list[str], bool]:
+    """The careful header splitter: folding (§7.3.1), bare-LF messages, limits, and a
+    specific error for each kind of bad line."""
+    if lf_only:
+        lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+    else:
+        lines = text.split("\r\n")
+        nl = len(lines) - 1
+        if text.count("\n") != nl or text.count("\r") != nl:
+            raise SipParseError("Bare CR or LF in Header")
+    start_line = lines[0]
+    if max(map(len, lines)) > limits.max_line_length:
+        raise SipParseError("Header Line Too Long", start_line=start_line)
+    fields: list[tuple[str, str]] = []
+    keys: list[str] = []
+    folded = False
+    for line in lines[1:]:
+        first = line[:1]
+        if first == " " or first == "\t":
+            if not fields:
+                raise SipParseError("Bad Header Folding", start_line=start_line)
+            name, value = fields[-1]
+            cont = line.strip(" \t")
+            fields[-1] = (name, f"{value} {cont}" if value and cont else value or cont)
+            folded = True
+            continue
+        name, colon, value = line.partition(":")
+        key = known_key(name)
+        if key is None or not colon:
+            name, key = _field_name(name, colon, line, start_line)
+        fields.append((name, value.strip(" \t")))
+        keys.append(key)
+    return start_line, fields, keys, folded
+
+
+def _field_name(name: str, colon: str, line: str, start_line: str) -> tuple[str, str]:
+    """Check a header name that is not one of the common spellings; ``(name, key)``."""
+    if not colon or not name:
+        raise SipParseError("Malformed Header Line", detail=line[:80], start_line=start_line)
+    name = name.rstrip(" \t")
+    if not TOKEN_RE.match(name):
+        raise SipParseError("Bad Header Name", detail=name[:80], start_line=start_line)
+    return name, header_key(name)
 
 
 def _request(line: str, headers: Headers) -> Request:

@@ -266,3 +266,17 @@ def test_utf8_and_invalid_utf8_survive_round_trip() -> None:
     m = parse_message(data)
     assert m.headers.get("subject") == "caf\u00e9 \u2603"
     assert m.to_bytes() == data
+
+
+def test_datagram_without_final_empty_line() -> None:
+    data = invite()[:-2]  # the header block ends with the datagram (RFC 4475 baddn note)
+    m = parse_message(data)
+    assert m.body == b"" and m.to_bytes() == data + b"\r\n"
+
+
+def test_fast_and_careful_header_paths_agree() -> None:
+    data = invite(extra="X-A: 1\nx-b :  two  \nSubject:")
+    fast = parse_message(data)
+    careful = parse_message(data.replace(b"X-A: 1", b"X-A:\r\n 1"))  # folding: other path
+    assert fast.headers == careful.headers
+    assert fast.headers.get("x-b") == "two" and fast.headers.get("subject") == ""
