@@ -22,7 +22,6 @@ The PASSporT side is *not* canonicalised: it must already be canonical (see
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
 
 import phonenumbers
 
@@ -114,10 +113,21 @@ def uri_user(uri: str) -> tuple[str, str] | None:
         user = rest[:at]
         # user:password — a TN user part never has a password
         user = user.split(":", 1)[0]
-        return scheme, unquote(user.split(";", 1)[0])
+        return scheme, _percent_decode(user.split(";", 1)[0])
     if colon > 0 and not spec[:colon].lstrip("+").replace("-", "").isdigit():
         return None  # another scheme (mailto:, urn:, …)
     return "", spec
+
+
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+
+
+def _percent_decode(text: str) -> str:
+    """RFC 3261 escaped user part (``%2B`` → ``+``). Done here rather than with
+    ``urllib.parse``: this package's architecture test keeps network modules out."""
+    if "%" not in text:
+        return text
+    return _PERCENT.sub(lambda m: chr(int(m.group(1), 16)), text)
 
 
 def is_anonymous(uri: str) -> bool:
