@@ -501,3 +501,30 @@ async def test_arbitrary_headers_and_uris_give_a_verdict(
     assert v.reason != "internal_error", v.details
     assert v.valid or v.reason
     assert SIGNER  # the module-level signer stays usable
+
+
+_VALID = shaken()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, len(_VALID) - 1),
+    st.characters(codec="ascii"),
+    st.sampled_from(["set", "del", "ins"]),
+)
+async def test_no_single_character_edit_forges_a_different_valid_verdict(
+    pos: int, ch: str, op: str
+) -> None:
+    # Strict base64url (one spelling per token) + signature over the received bytes: an edit
+    # either fails or leaves the signed content unchanged (e.g. a parameter name's case).
+    if op == "set":
+        value = _VALID[:pos] + ch + _VALID[pos + 1 :]
+    elif op == "del":
+        value = _VALID[:pos] + _VALID[pos + 1 :]
+    else:
+        value = _VALID[:pos] + ch + _VALID[pos:]
+    v = await verifier().verify(call(value, call_id=f"m-{pos}-{op}-{ord(ch)}"))
+    assert v.reason != "internal_error"
+    if v.valid:
+        assert v.details["claims"] == CLAIMS | {"origid": ORIGID}
+        assert v.details["header"] == HEADER and v.x5u == X5U
