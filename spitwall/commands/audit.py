@@ -2,8 +2,11 @@
 
 ``verify`` walks the hash chain and every signed checkpoint and prints either
 ``attestation log intact: N records, head H, K checkpoints verified`` or names the first
-bad record and what is wrong with it. ``export`` streams records to stdout as JSON lines
-or CSV (``--since``/``--until`` accept UNIX seconds or ISO 8601; ``until`` is exclusive).
+bad record and what is wrong with it. ``export`` streams records to stdout in ``seq``
+order as JSON lines (one object per record, JSON-valued columns decoded) or CSV (a header
+row, then the stored values; JSON-valued columns as their canonical text, NULL as an
+empty field); ``--since``/``--until`` accept UNIX seconds or ISO 8601 (naive = UTC;
+``until`` exclusive).
 ``checkpoint`` prints the newest signed checkpoint for publication (copies kept outside
 the file are what expose a tail deleted together with its checkpoints: pass them back with
 ``verify --checkpoint FILE``). ``stats`` prints the traffic figures as JSON.
