@@ -67,9 +67,12 @@ class Via:
 
     def __str__(self) -> str:
         port = "" if self.port is None else f":{self.port}"
+        host = self.host
+        if ":" in host and host[:1] != "[":
+            host = f"[{host}]"  # RFC 5118 §4.5: sent-by IPv6 is a reference
         return (
             f"{self.protocol_name}/{self.protocol_version}/{self.transport} "
-            f"{self.host}{port}{format_params(self.params)}"
+            f"{host}{port}{format_params(self.params)}"
         )
 
     def param(self, name: str) -> str | None:

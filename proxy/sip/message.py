@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Literal, TypeVar, overload
 
-from .grammar import bounded_int, comma_spans, split_commas
+from .grammar import TOKEN_RE, bounded_int, comma_spans, split_commas
 from .headers import (
     CSeq,
     NameAddr,
@@ -139,6 +139,16 @@ def header_key(name: str) -> str:
     return key
 
 
+def _checked(name: str, value: str) -> tuple[str, str]:
+    """Refuse fields that would corrupt the wire form (header injection through a CR/LF
+    in a value built from untrusted data is a programming error, not a parse error)."""
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise TypeError("header names and values are str")
+    if not TOKEN_RE.match(name) or "\r" in value or "\n" in value:
+        raise ValueError(f"invalid header field {name[:40]!r}: {value[:40]!r}")
+    return name, value
+
+
 class Headers:
     """Ordered immutable sequence of ``(name, value)`` header fields, as received.
 
@@ -153,7 +163,7 @@ class Headers:
     _raw: bytes | None
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
-        self._fields = tuple((str(n), str(v)) for n, v in fields)
+        self._fields = tuple(_checked(n, v) for n, v in fields)
         self._index = None
         self._cache = {}
         self._raw = None
@@ -256,11 +266,11 @@ class Headers:
 
     def add(self, name: str, value: str) -> Headers:
         """Append a field at the end."""
-        return self._with((*self._fields, (name, value)))
+        return self._with((*self._fields, _checked(name, value)))
 
     def prepend(self, name: str, value: str) -> Headers:
         """Insert a field above all others (a new top Via or Record-Route, §16.6)."""
-        return self._with(((name, value), *self._fields))
+        return self._with((_checked(name, value), *self._fields))
 
     def remove(self, name: str) -> Headers:
         """Drop every field called ``name``."""
@@ -276,6 +286,7 @@ class Headers:
         pos = self.positions(name)
         if not pos:
             return self.add(name, value)
+        _checked(name, value)
         first, rest = pos[0], set(pos[1:])
         return self._with(
             (f[0], value) if i == first else f for i, f in enumerate(self._fields) if i not in rest
@@ -311,6 +322,7 @@ class Headers:
         found = self._first_value_field(name)
         if found is None:
             return self.add(name, value)
+        _checked(name, value)
         i, spans = found
         fname, old = self._fields[i]
         new = value if len(spans) == 1 else value + ", " + old[spans[1][0] :].strip()

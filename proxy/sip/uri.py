@@ -61,7 +61,8 @@ class SipUri:
             if self.password is not None:
                 out.append(":" + self.password)
             out.append("@")
-        out.append(self.host)
+        host = self.host
+        out.append(f"[{host}]" if ":" in host and host[:1] != "[" else host)
         if self.port is not None:
             out.append(f":{self.port}")
         if self.params:

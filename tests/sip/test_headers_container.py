@@ -89,3 +89,15 @@ def test_equality_hash_and_raw() -> None:
     assert H.raw is None
     assert H.to_bytes().startswith(b"Via: SIP/2.0/UDP a.example.com")
     assert Headers().to_bytes() == b""
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("X-A", "a\r\nInjected: 1"), ("X A", "v"), ("", "v"), ("X-B", "a\nb")]
+)
+def test_edits_refuse_header_injection(name: str, value: str) -> None:
+    with pytest.raises(ValueError):
+        H.add(name, value)
+    with pytest.raises(ValueError):
+        Headers([(name, value)])
+    with pytest.raises(ValueError):
+        H.replace(name or "Via", value if name else "x\r\n")

@@ -106,3 +106,32 @@ def test_fast_path_agrees_with_the_step_by_step_path(rest: str) -> None:
     assert fast == slow
     if isinstance(fast, SipUri):
         assert str(fast) == "sip:" + rest
+
+
+RFC5118_VALID = [
+    # RFC 5118 §4.1-§4.10 shapes
+    ("sip:[2001:db8::10]", "[2001:db8::10]", None),
+    ("sip:[2001:db8::10:5070]", "[2001:db8::10:5070]", None),  # §4.2: all host, no port
+    ("sip:[2001:db8::10]:5070", "[2001:db8::10]", 5070),
+    ("sip:user@[::ffff:192.0.2.10]", "[::ffff:192.0.2.10]", None),  # §4.7 IPv4-mapped
+    ("sip:[2001:db8:0:0:0:0:0:10]", "[2001:db8:0:0:0:0:0:10]", None),
+]
+
+
+@pytest.mark.parametrize(("text", "host", "port"), RFC5118_VALID)
+def test_rfc5118_ipv6_references(text: str, host: str, port: int | None) -> None:
+    u = parse_uri(text)
+    assert isinstance(u, SipUri) and (u.host, u.port) == (host, port)
+    assert str(u) == text
+
+
+@pytest.mark.parametrize(
+    "text", ["sip:2001:db8::10", "sip:[2001:db8:::192.0.2.1]", "sip:[2001:db8::10", "sip:[]"]
+)
+def test_rfc5118_invalid(text: str) -> None:
+    with pytest.raises(SipParseError):
+        parse_uri(text)
+
+
+def test_bare_ipv6_host_is_bracketed_on_output() -> None:
+    assert str(SipUri("2001:db8::1", "u", port=5060)) == "sip:u@[2001:db8::1]:5060"
