@@ -27,230 +27,21 @@ import json
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any, Protocol
 
 from sqlite_utils import Database
 
-from .model import CallFacts, Reason, Score
-
-# ---------------------------------------------------------------------------- counters
-
-
-class KeyKind(StrEnum):
-    TN = "tn"
-    IP = "ip"
-    ORIGID = "origid"
-    SPC = "spc"
-
-
-@dataclass(frozen=True, slots=True)
-class ReputationCounters:
-    """Decayed counts for one key as of the ``now`` they were read at (all zero if unknown)."""
-
-    calls: float = 0.0
-    answered: float = 0.0
-    short_calls: float = 0.0
-    long_calls: float = 0.0
-    cancels: float = 0.0
-    unwanted_607: float = 0.0
-    reports_spam: float = 0.0
-    reports_not_spam: float = 0.0
-    challenge_passed: float = 0.0
-    challenge_failed: float = 0.0
-    voicemail_left: float = 0.0
-    voicemail_none: float = 0.0
-    first_seen: float | None = None
-    """When the key was first recorded (not decayed); None if never."""
-
-    @property
-    def negative(self) -> float:
-        return self.unwanted_607 + self.reports_spam + self.challenge_failed + self.short_calls
-
-    @property
-    def positive(self) -> float:
-        return self.reports_not_spam + self.challenge_passed + self.voicemail_left + self.long_calls
-
-
-COUNTER_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in fields(ReputationCounters) if f.name != "first_seen"
+from .counters import COUNTER_FIELDS, KeyKind, ReputationBook, ReputationCounters, upsert_counters
+from .learned import (
+    IdentityStrength,
+    LearnedAllowBook,
+    LearnedNumber,
+    identity_strength,
+    upsert_learned,
 )
-_FIELD_INDEX = {name: i for i, name in enumerate(COUNTER_FIELDS)}
-_EMPTY = ReputationCounters()
-
-
-class _Acc:
-    __slots__ = ("first_seen", "updated", "values")
-
-    def __init__(self, now: float, first_seen: float) -> None:
-        self.values = [0.0] * len(COUNTER_FIELDS)
-        self.updated = now
-        self.first_seen = first_seen
-
-
-class ReputationBook:
-    """Per-key counters with exponential time decay, all in memory.
-
-    A counter value ``v`` stored at time ``t`` reads as ``v · 2^(-(now - t)/half_life)``.
-    Decay is applied lazily when a key is read or bumped, so idle keys cost nothing.
-    """
-
-    def __init__(self, half_life: float) -> None:
-        if half_life <= 0:
-            raise ValueError("half_life must be positive")
-        self._k = math.log(2) / half_life
-        self._accs: dict[tuple[str, str], _Acc] = {}
-
-    def __len__(self) -> int:
-        return len(self._accs)
-
-    def _factor(self, acc: _Acc, now: float) -> float:
-        dt = now - acc.updated
-        return math.exp(-self._k * dt) if dt > 0 else 1.0
-
-    def get(self, kind: KeyKind | str, key: str, now: float) -> ReputationCounters:
-        acc = self._accs.get((KeyKind(kind).value, key))
-        if acc is None:
-            return _EMPTY
-        f = self._factor(acc, now)
-        vals = {n: v * f for n, v in zip(COUNTER_FIELDS, acc.values, strict=True)}
-        return ReputationCounters(**vals, first_seen=acc.first_seen)
-
-    def bump(self, kind: KeyKind, key: str, now: float, counts: dict[str, float]) -> _Acc:
-        """Decay the key to ``now`` and add ``counts`` (counter name → amount)."""
-        k = (kind.value, key)
-        acc = self._accs.get(k)
-        if acc is None:
-            acc = self._accs[k] = _Acc(now, now)
-        else:
-            f = self._factor(acc, now)
-            if f != 1.0:
-                acc.values = [v * f for v in acc.values]
-            acc.updated = max(acc.updated, now)
-        for name, amount in counts.items():
-            acc.values[_FIELD_INDEX[name]] += amount
-        return acc
-
-    def load_row(self, row: Any) -> None:
-        acc = _Acc(float(row["updated"]), float(row["first_seen"]))
-        acc.values = [float(row[n]) for n in COUNTER_FIELDS]
-        self._accs[(str(row["key_kind"]), str(row["key"]))] = acc
-
-    def prune(self, now: float, floor: float = 0.01) -> list[tuple[str, str]]:
-        """Forget keys whose every counter decayed below ``floor``; return them."""
-        gone = [
-            k
-            for k, a in self._accs.items()
-            if max(a.values, default=0.0) * self._factor(a, now) < floor
-        ]
-        for k in gone:
-            del self._accs[k]
-        return gone
-
-
-def _upsert_counters(
-    db: Database, kind: str, key: str, acc_values: list[float], first_seen: float, updated: float
-) -> None:
-    cols = ", ".join(COUNTER_FIELDS)
-    marks = ", ".join("?" for _ in COUNTER_FIELDS)
-    sets = ", ".join(f"{c} = excluded.{c}" for c in COUNTER_FIELDS)
-    db.execute(
-        f"INSERT INTO reputation (key_kind, key, {cols}, first_seen, updated)"
-        f" VALUES (?, ?, {marks}, ?, ?)"
-        " "
-        f"ON CONFLICT (key_kind, key) DO UPDATE SET {sets}, updated = excluded.updated",
-        [kind, key, *acc_values, first_seen, updated],
-    )
-
-
-# ---------------------------------------------------------------------------- learned allow
-
-
-class IdentityStrength(IntEnum):
-    """How much a call's caller identity is vouched for."""
-
-    NONE = 0
-    """Unsigned, failed verification or unknown."""
-    C = 1
-    B = 2
-    A = 3
-
-
-def identity_strength(verstat: str | None, attest: str | None) -> IdentityStrength:
-    if verstat != "TN-Validation-Passed":
-        return IdentityStrength.NONE
-    return {"A": IdentityStrength.A, "B": IdentityStrength.B, "C": IdentityStrength.C}.get(
-        (attest or "").upper(), IdentityStrength.NONE
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class LearnedNumber:
-    user_id: int
-    tn: str
-    strength: IdentityStrength
-    """The strongest identity this number has been seen with by this user (a ratchet)."""
-    how: str
-    """``outbound`` (the user called it) or ``accepted`` (a long answered call)."""
-    learned: float
-    last_seen: float
-    count: int = 1
-
-
-class LearnedAllowBook:
-    """Numbers each user knows, with the identity strength they were learned at.
-
-    ``knows(user, tn, strength)`` is true only when the new call is at least as strongly
-    identified as the number has been before, so once a number has called with full
-    attestation, an unattested call "from" it is not let through as known (like HSTS).
-    """
-
-    def __init__(self) -> None:
-        self._by: dict[tuple[int, str], LearnedNumber] = {}
-
-    def __len__(self) -> int:
-        return len(self._by)
-
-    def get(self, user_id: int, tn: str) -> LearnedNumber | None:
-        return self._by.get((user_id, tn))
-
-    def knows(self, user_id: int, tn: str, strength: IdentityStrength | int) -> bool:
-        n = self._by.get((user_id, tn))
-        return n is not None and int(strength) >= int(n.strength)
-
-    def for_user(self, user_id: int) -> list[LearnedNumber]:
-        return sorted((n for (u, _), n in self._by.items() if u == user_id), key=lambda n: n.tn)
-
-    def learn(
-        self, user_id: int, tn: str, strength: IdentityStrength, how: str, now: float
-    ) -> LearnedNumber:
-        old = self._by.get((user_id, tn))
-        if old is None:
-            n = LearnedNumber(user_id, tn, strength, how, now, now, 1)
-        else:
-            n = LearnedNumber(
-                user_id, tn, max(old.strength, strength), old.how, old.learned, now, old.count + 1
-            )
-        self._by[(user_id, tn)] = n
-        return n
-
-    def put(self, n: LearnedNumber) -> None:
-        self._by[(n.user_id, n.tn)] = n
-
-    def forget(self, user_id: int, tn: str | None = None) -> None:
-        for k in [k for k in self._by if k[0] == user_id and (tn is None or k[1] == tn)]:
-            del self._by[k]
-
-
-def _upsert_learned(db: Database, n: LearnedNumber) -> None:
-    db.execute(
-        "INSERT INTO learned_allow (user_id, tn, strength, how, learned, last_seen, count) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, tn) DO UPDATE SET "
-        "strength = excluded.strength, last_seen = excluded.last_seen, count = excluded.count",
-        [n.user_id, n.tn, int(n.strength), n.how, n.learned, n.last_seen, n.count],
-    )
-
+from .model import CallFacts, Reason, Score
 
 # ---------------------------------------------------------------------------- outcomes
 
@@ -452,7 +243,7 @@ class Feedback:
                 row,
             )
             for s in snap:
-                _upsert_counters(db, *s)
+                upsert_counters(db, *s)
 
         self._submit(write)
         for o in self.observers:
@@ -579,9 +370,9 @@ class Feedback:
                 [*call_update.values(), ctx.call_id],
             )
             for s in snaps:
-                _upsert_counters(db, *s)
+                upsert_counters(db, *s)
             if learned is not None:
-                _upsert_learned(db, learned)
+                upsert_learned(db, learned)
 
         self._submit(write)
         for o in self.observers:
@@ -601,7 +392,7 @@ class Feedback:
         itself when it calls, so by default any identity counts until a stronger accepted
         call raises the bar (the ratchet)."""
         n = self.learned.learn(user_id, tn, strength, "outbound", now)
-        self._submit(lambda db: _upsert_learned(db, n))
+        self._submit(lambda db: upsert_learned(db, n))
         return n
 
 
@@ -626,3 +417,25 @@ def reasons_from_json(text: str | None) -> tuple[Reason, ...]:
         return tuple(Reason(str(s), float(w), str(d)) for s, w, d in data)
     except (ValueError, TypeError):
         return ()
+
+
+__all__ = [
+    "COUNTER_FIELDS",
+    "CallContext",
+    "CallObserver",
+    "Feedback",
+    "FeedbackConfig",
+    "IdentityStrength",
+    "KeyKind",
+    "LearnedAllowBook",
+    "LearnedNumber",
+    "OutcomeApplied",
+    "OutcomeKind",
+    "ReputationBook",
+    "ReputationCounters",
+    "UnknownCall",
+    "call_keys",
+    "caller_digits",
+    "identity_strength",
+    "reasons_from_json",
+]

@@ -280,6 +280,17 @@ def user_from_row(row: sqlite3.Row | Mapping[str, Any], tns: Iterable[str] = ())
     )
 
 
+def token_from_row(r: Any) -> TokenInfo:
+    return TokenInfo(
+        int(r["id"]),
+        int(r["user_id"]),
+        str(r["label"]),
+        float(r["created"]),
+        None if r["expires"] is None else float(r["expires"]),
+        str(r["token_hash"]),
+    )
+
+
 class UserDirectory:
     """All accounts in memory: by id, by name, by owned TN, by token hash.
 
@@ -399,5 +410,6 @@ __all__ = [
     "parse_settings",
     "parse_tn",
     "settings_from_json",
+    "token_from_row",
     "verify_password",
 ]

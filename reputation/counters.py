@@ -1,0 +1,142 @@
+"""Reputation counters: per key (caller TN, source IP, origid, SPC), exponentially decayed.
+
+Why decay instead of windows: reputation evidence (607s, reports, challenge results) is
+sparse and should fade gradually: a number reported once a year ago should weigh little,
+not fall off a cliff. Each counter is stored with the time it was last brought up to date
+and decays lazily, so idle keys cost nothing and the whole book fits in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any
+
+from sqlite_utils import Database
+
+
+class KeyKind(StrEnum):
+    TN = "tn"
+    IP = "ip"
+    ORIGID = "origid"
+    SPC = "spc"
+
+
+@dataclass(frozen=True, slots=True)
+class ReputationCounters:
+    """Decayed counts for one key as of the ``now`` they were read at (all zero if unknown)."""
+
+    calls: float = 0.0
+    answered: float = 0.0
+    short_calls: float = 0.0
+    long_calls: float = 0.0
+    cancels: float = 0.0
+    unwanted_607: float = 0.0
+    reports_spam: float = 0.0
+    reports_not_spam: float = 0.0
+    challenge_passed: float = 0.0
+    challenge_failed: float = 0.0
+    voicemail_left: float = 0.0
+    voicemail_none: float = 0.0
+    first_seen: float | None = None
+    """When the key was first recorded (not decayed); None if never."""
+
+    @property
+    def negative(self) -> float:
+        return self.unwanted_607 + self.reports_spam + self.challenge_failed + self.short_calls
+
+    @property
+    def positive(self) -> float:
+        return self.reports_not_spam + self.challenge_passed + self.voicemail_left + self.long_calls
+
+
+COUNTER_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(ReputationCounters) if f.name != "first_seen"
+)
+_FIELD_INDEX = {name: i for i, name in enumerate(COUNTER_FIELDS)}
+_EMPTY = ReputationCounters()
+
+
+class _Acc:
+    __slots__ = ("first_seen", "updated", "values")
+
+    def __init__(self, now: float, first_seen: float) -> None:
+        self.values = [0.0] * len(COUNTER_FIELDS)
+        self.updated = now
+        self.first_seen = first_seen
+
+
+class ReputationBook:
+    """Per-key counters with exponential time decay, all in memory.
+
+    A counter value ``v`` stored at time ``t`` reads as ``v · 2^(-(now - t)/half_life)``.
+    Decay is applied lazily when a key is read or bumped, so idle keys cost nothing.
+    """
+
+    def __init__(self, half_life: float) -> None:
+        if half_life <= 0:
+            raise ValueError("half_life must be positive")
+        self._k = math.log(2) / half_life
+        self._accs: dict[tuple[str, str], _Acc] = {}
+
+    def __len__(self) -> int:
+        return len(self._accs)
+
+    def _factor(self, acc: _Acc, now: float) -> float:
+        dt = now - acc.updated
+        return math.exp(-self._k * dt) if dt > 0 else 1.0
+
+    def get(self, kind: KeyKind | str, key: str, now: float) -> ReputationCounters:
+        acc = self._accs.get((KeyKind(kind).value, key))
+        if acc is None:
+            return _EMPTY
+        f = self._factor(acc, now)
+        vals = {n: v * f for n, v in zip(COUNTER_FIELDS, acc.values, strict=True)}
+        return ReputationCounters(**vals, first_seen=acc.first_seen)
+
+    def bump(self, kind: KeyKind, key: str, now: float, counts: dict[str, float]) -> _Acc:
+        """Decay the key to ``now`` and add ``counts`` (counter name → amount)."""
+        k = (kind.value, key)
+        acc = self._accs.get(k)
+        if acc is None:
+            acc = self._accs[k] = _Acc(now, now)
+        else:
+            f = self._factor(acc, now)
+            if f != 1.0:
+                acc.values = [v * f for v in acc.values]
+            acc.updated = max(acc.updated, now)
+        for name, amount in counts.items():
+            acc.values[_FIELD_INDEX[name]] += amount
+        return acc
+
+    def load_row(self, row: Any) -> None:
+        acc = _Acc(float(row["updated"]), float(row["first_seen"]))
+        acc.values = [float(row[n]) for n in COUNTER_FIELDS]
+        self._accs[(str(row["key_kind"]), str(row["key"]))] = acc
+
+    def prune(self, now: float, floor: float = 0.01) -> list[tuple[str, str]]:
+        """Forget keys whose every counter decayed below ``floor``; return them."""
+        gone = [
+            k
+            for k, a in self._accs.items()
+            if max(a.values, default=0.0) * self._factor(a, now) < floor
+        ]
+        for k in gone:
+            del self._accs[k]
+        return gone
+
+
+def upsert_counters(
+    db: Database, kind: str, key: str, acc_values: list[float], first_seen: float, updated: float
+) -> None:
+    cols = ", ".join(COUNTER_FIELDS)
+    marks = ", ".join("?" for _ in COUNTER_FIELDS)
+    sets = ", ".join(f"{c} = excluded.{c}" for c in COUNTER_FIELDS)
+    db.execute(
+        f"INSERT INTO reputation (key_kind, key, {cols}, first_seen, updated)"
+        f" VALUES (?, ?, {marks}, ?, ?)"
+        " "
+        f"ON CONFLICT (key_kind, key) DO UPDATE SET {sets}, updated = excluded.updated",
+        [kind, key, *acc_values, first_seen, updated],
+    )
