@@ -159,7 +159,7 @@ def test_stats_volumes_and_top_spam_sources(reader: AuditReader) -> None:
     assert sum(n for _, _, n in s.by_day_verstat) == N
     counts: dict[str, int] = {}
     for e in spam:
-        counts[e.spc] = counts.get(e.spc, 0) + 1  # type: ignore[index]
+        counts[str(e.spc)] = counts.get(str(e.spc), 0) + 1
     assert dict(s.top_spc) == counts
     ips: dict[str, int] = {}
     for e in spam:

@@ -98,8 +98,8 @@ def test_entry_normalises_what_it_is_given() -> None:
         time=5,
         score=-0.0,
         identity_headers=["a", "b\udcff"],  # type: ignore[arg-type]
-        reasons=[["sig", 1, "d"]],  # type: ignore[list-item]
-        details={"b": b"\x00\xff", "nan": float("nan"), 1: (1, 2), "set": {3, 1}},
+        reasons=[["sig", 1, "d"]],  # type: ignore[arg-type]
+        details={"b": b"\x00\xff", "nan": float("nan"), 1: (1, 2), "set": {3, 1}},  # type: ignore[dict-item]
     )
     assert e.time == 5.0 and isinstance(e.time, float)
     assert e.score == 0.0 and math.copysign(1.0, e.score) == 1.0
