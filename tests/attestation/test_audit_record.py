@@ -273,3 +273,44 @@ def test_different_entries_never_share_an_encoding(a: AuditEntry, b: AuditEntry)
     ea = canonical_bytes(seal(entry_columns(a), 1, GENESIS_HASH))
     eb = canonical_bytes(seal(entry_columns(b), 1, GENESIS_HASH))
     assert (ea == eb) == (entry_columns(a) == entry_columns(b))
+
+
+async def test_real_verdicts_from_the_verifier_land_in_the_log(tmp_path: Path) -> None:
+    """The STI-VS's own Verdicts (valid and failing) through from_verdict into a real log."""
+    from attestation.audit import AuditReader
+
+    from .stivs import DEST, ORIG, ORIGID, X5U, call, shaken, verifier
+
+    vs = verifier()
+    good = call(shaken(), call_id="good@test")
+    bad = call(shaken(orig="19995550000"), call_id="bad@test")
+    log = AuditLog(tmp_path / "a.sqlite3")
+    await log.start()
+    for inp, action, code in ((good, "forward", None), (bad, "reject", 438)):
+        v = await vs.verify(inp)
+        log.append(
+            AuditEntry.from_verdict(
+                v,
+                time=inp.now,
+                call_id=inp.call_id,
+                source="192.0.2.7:5060",
+                identity_headers=inp.identity_headers,
+                score=12.5,
+                reasons=[("shaken.attest_a", -2.0, "A")],
+                action=action,
+                code=code,
+                elapsed_ms=0.9,
+            )
+        )
+    await log.close()
+    reader = AuditReader(tmp_path / "a.sqlite3")
+    assert reader.verify().ok
+    ok, failed = (r.as_dict() for r in reader.iter_export())
+    assert (ok["verstat"], ok["attest"], ok["origid"], ok["x5u"]) == (
+        "TN-Validation-Passed", "A", ORIGID, X5U,
+    )  # fmt: skip
+    assert (ok["orig_tn"], ok["dest_tn"], ok["spc"]) == (ORIG, DEST, "1234")
+    assert ok["passport_claims"]["origid"] == ORIGID and ok["passport_header"]["x5u"] == X5U
+    assert ok["identity_headers"] == list(good.identity_headers) and "verify" in ok["timing"]
+    assert failed["verstat"] == "TN-Validation-Failed" and failed["reason"] is not None
+    assert (failed["sip_code"], failed["action"], failed["code"]) == (438, "reject", 438)
