@@ -1,0 +1,321 @@
+"""The call pipeline: verify → score → decide → record, behind the proxy's Screener seam.
+
+Theory of operation. The proxy core calls :meth:`CallScreener.screen` once for each new
+dialog-creating INVITE (``proxy.screen`` explains the seam). This module turns the plain
+:class:`~proxy.screen.InviteFacts` into the attestation package's ``IdentityInput`` and the
+reputation package's ``CallFacts``, runs the STIR/SHAKEN verifier, the scoring engine and
+the policy, and maps the resulting ``Decision`` to a proxy ``Action``:
+
+======================  =====================================================================
+decision                action
+======================  =====================================================================
+verification fails and  ``Reject`` with the RFC 8224 code (403/428/433/436/437/438) and a
+its class is "reject"   ``Reason`` header — configured per failure class
+forward / tagged        ``Forward`` with ``verstat`` on the PAI/From URI, the score tag header
+                        and, after a failed verification, ``Reason`` (continue-with-reason)
+challenge / voicemail   ``Divert`` to the challenge UA with ``sw-mode`` set; when no UA is
+                        configured the call is forwarded tagged instead (never drop a call
+                        that might be wanted because a component is off)
+reject                  ``Reject`` with 603/607/608, ``Reason`` and for 608 ``Call-Info``
+======================  =====================================================================
+
+A call that carries a valid one-time pass token (minted by the challenge UA after the caller
+passed) is forwarded without a second screening. Every call is then recorded twice, off the
+event loop: in the reputation store (the subscriber's call history and the counters that
+feed the next call's score) and in the tamper-evident attestation log (verification and
+decision in one record). Outcomes reported by the core (:class:`PipelineObserver`) feed
+both the engine's call patterns and the store's feedback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from attestation.audit import AuditEntry, AuditLog, RecordKind
+from attestation.model import Verdict, Verstat
+from attestation.verify import Verifier, reason_header
+from reputation.engine import ScoringEngine
+from reputation.model import ActionKind, CallFacts, Decision, Score
+from reputation.store import Store
+
+from .screen import Action, Divert, Forward, InviteFacts, Outcome, Reject
+
+log = logging.getLogger("spitwall.pipeline")
+
+DIVERT_MODE_PARAM = "sw-mode"
+"""Request-URI parameter telling the challenge UA what to do: ``challenge`` or ``voicemail``."""
+
+
+class PassCheck(Protocol):
+    """Checks a challenge pass token (``challenge.passtoken.PassVerifier`` fits)."""
+
+    def __call__(self, token: str, caller: str, callee: str, now: float) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DivertTargets:
+    """Where challenge and voicemail calls go; None when that UA is not running."""
+
+    challenge: str | None = None
+    voicemail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Screened:
+    """One screening result, kept for the outcome observer and for tests."""
+
+    facts: CallFacts
+    verdict: Verdict
+    decision: Decision | None
+    action: Action
+    user_id: int | None
+    decision_id: str
+
+
+class CallScreener:
+    """The production :class:`~proxy.screen.Screener`: verification, scoring and policy."""
+
+    def __init__(
+        self,
+        *,
+        engine: ScoringEngine,
+        verifier: Verifier | None = None,
+        store: Store | None = None,
+        audit: AuditLog | None = None,
+        targets: DivertTargets | None = None,
+        passes: PassCheck | None = None,
+        reason_form: str = "sip",
+        clock: Callable[[], float] = time.time,
+        remember: int = 50_000,
+    ) -> None:
+        self.engine = engine
+        self.verifier = verifier
+        self.store = store
+        self.audit = audit
+        self.targets = targets or DivertTargets()
+        self.passes = passes
+        self.reason_form = "stir" if reason_form == "stir" else "sip"
+        self.clock = clock
+        self._recent: dict[str, Screened] = {}
+        self._remember = remember
+
+    # -- the screening step ----------------------------------------------------------------
+
+    async def screen(self, facts: InviteFacts) -> Action:
+        started = time.perf_counter()
+        decision_id = secrets.token_hex(8)
+        if self.verifier is not None:
+            verdict = await self.verifier.verify(facts.identity_input())
+        else:
+            verdict = Verdict(verstat=Verstat.NONE, reason="verification_disabled")
+        verified_ms = (time.perf_counter() - started) * 1000.0
+        call = dataclasses.replace(
+            facts.call_facts(),
+            verstat=verdict.verstat.value,
+            attest=verdict.attest,
+            origid=verdict.origid,
+            spc=verdict.spc,
+            identity_reason=verdict.reason,
+        )
+        _, callee = self.engine.numbers(call)
+        user = self.store.user_for_tn(callee.digits) if self.store and callee.digits else None
+        user_id = user.id if user is not None else None
+        settings = self.store.users.settings(user_id) if self.store and user_id else None
+
+        decision: Decision | None = None
+        if self._passed_challenge(facts, call):
+            action: Action = Forward(
+                verstat=verdict.verstat.value,
+                headers=(("X-Spitwall-Score", "0;label=challenge-passed"),),
+                decision_id=decision_id,
+                note="challenge passed",
+            )
+            score = Score(0.0, override="challenge_pass")
+        else:
+            decision = self.engine.screen(call, settings, call.time, user_id=user_id)
+            score = decision.score
+            action = self._act(verdict, decision, decision_id)
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        kind = _action_name(action, decision)
+        if self.store is not None:
+            self.store.feedback.record_call(call, user_id=user_id, score=score, action=kind)
+        if self.audit is not None:
+            self._audit(facts, call, verdict, score, kind, action, verified_ms, elapsed_ms)
+        self._keep(Screened(call, verdict, decision, action, user_id, decision_id))
+        log.info(
+            "screened call",
+            extra={
+                "call_id": call.call_id,
+                "caller": call.caller,
+                "callee": call.callee,
+                "verstat": verdict.verstat.value,
+                "attest": verdict.attest,
+                "score": round(score.value, 1),
+                "action": kind,
+                "reasons": [f"{r.signal}:{r.weight:+.2f}" for r in score.reasons[:5]],
+                "ms": round(elapsed_ms, 2),
+            },
+        )
+        return action
+
+    def recent(self, call_id: str) -> Screened | None:
+        """The screening result of a recent call (outcome observer, tests)."""
+        return self._recent.get(call_id)
+
+    # -- mapping a decision to an action ---------------------------------------------------
+
+    def _act(self, verdict: Verdict, decision: Decision, decision_id: str) -> Action:
+        identity_reason = reason_header(verdict, "stir" if self.reason_form == "stir" else "sip")
+        if verdict.reject and verdict.sip_code:
+            headers: tuple[tuple[str, str], ...] = ()
+            if identity_reason:
+                headers = (("Reason", identity_reason),)
+            return Reject(
+                code=verdict.sip_code,
+                reason=verdict.sip_text or "Rejected",
+                headers=headers,
+                decision_id=decision_id,
+                note=f"identity {verdict.reason}",
+            )
+        tag = tuple(decision.headers)
+        if decision.action is ActionKind.REJECT and decision.reject_code:
+            return Reject(
+                code=decision.reject_code,
+                reason=decision.reason_phrase or decision.reject_reason or "Decline",
+                headers=tag,
+                decision_id=decision_id,
+                note=f"score {decision.score.value:.1f} band {decision.band}",
+            )
+        if decision.action in (ActionKind.CHALLENGE, ActionKind.VOICEMAIL):
+            mode = "challenge" if decision.action is ActionKind.CHALLENGE else "voicemail"
+            target = self.targets.challenge if mode == "challenge" else self.targets.voicemail
+            if target is None and mode == "challenge":
+                target, mode = self.targets.voicemail, "voicemail"
+            if target is not None:
+                sep = "" if target.endswith(";") else ";"
+                return Divert(
+                    target=f"{target}{sep}{DIVERT_MODE_PARAM}={mode}",
+                    decision_id=decision_id,
+                    headers=tag,
+                    note=f"score {decision.score.value:.1f} band {decision.band}",
+                )
+        extra = (("Reason", identity_reason),) if identity_reason else ()
+        return Forward(
+            verstat=verdict.verstat.value,
+            headers=tag + extra,
+            decision_id=decision_id,
+            note=f"score {decision.score.value:.1f} band {decision.band}",
+        )
+
+    def _passed_challenge(self, facts: InviteFacts, call: CallFacts) -> bool:
+        token = getattr(facts, "pass_token", None)
+        if not token or self.passes is None:
+            return False
+        return self.passes(token, call.caller or "", call.callee, call.time)
+
+    # -- records ---------------------------------------------------------------------------
+
+    def _audit(
+        self,
+        facts: InviteFacts,
+        call: CallFacts,
+        verdict: Verdict,
+        score: Score,
+        kind: str,
+        action: Action,
+        verified_ms: float,
+        elapsed_ms: float,
+    ) -> None:
+        assert self.audit is not None
+        code = action.code if isinstance(action, Reject) else None
+        try:
+            entry = AuditEntry.from_verdict(
+                verdict,
+                time=call.time,
+                call_id=call.call_id,
+                source=f"{facts.source_ip}:{facts.source_port}",
+                identity_headers=facts.identity,
+                orig_tn=verdict.orig_tn or call.caller,
+                dest_tn=call.callee,
+                score=score.value,
+                reasons=[(r.signal, r.weight, r.detail) for r in score.reasons],
+                action=kind,
+                code=code,
+                elapsed_ms=elapsed_ms,
+                kind=RecordKind.DECISION.value,
+            )
+            self.audit.append(entry)
+        except Exception:  # the call path must survive a bad record; the log says so loudly
+            log.exception("could not build the audit record", extra={"call_id": call.call_id})
+
+    def _keep(self, item: Screened) -> None:
+        self._recent[item.facts.call_id] = item
+        if len(self._recent) > self._remember:
+            # dicts keep insertion order: drop the oldest tenth in one go
+            for key in list(self._recent)[: self._remember // 10]:
+                del self._recent[key]
+
+
+def _action_name(action: Action, decision: Decision | None) -> str:
+    if isinstance(action, Reject):
+        return "reject"
+    if isinstance(action, Divert):
+        return "challenge" if f"{DIVERT_MODE_PARAM}=challenge" in action.target else "voicemail"
+    if decision is not None and decision.monitor:
+        return "forward_monitor"
+    if decision is not None and decision.action is ActionKind.FORWARD_TAGGED:
+        return "forward_tagged"
+    return "forward"
+
+
+class PipelineObserver:
+    """Feeds call outcomes to the scoring engine's patterns and to the store's feedback."""
+
+    def __init__(self, screener: CallScreener) -> None:
+        self.screener = screener
+
+    def observe(self, outcome: Outcome) -> None:
+        engine, store = self.screener.engine, self.screener.store
+        t = outcome.time
+        try:
+            if outcome.kind == "final" and outcome.code is not None:
+                engine.observe_final(outcome.call_id, outcome.code, t)
+                if store is not None:
+                    kind = "unwanted_607" if outcome.code == 607 else "final_response"
+                    store.feedback.record_outcome(outcome.call_id, kind, outcome.code, now=t)
+            elif outcome.kind == "bye":
+                engine.observe_bye(outcome.call_id, t, outcome.duration)
+                if store is not None:
+                    store.feedback.record_outcome(outcome.call_id, "bye", outcome.duration, now=t)
+            elif outcome.kind == "cancel":
+                engine.observe_cancel(outcome.call_id, t)
+                if store is not None:
+                    store.feedback.record_outcome(outcome.call_id, "cancel", None, now=t)
+        except Exception:  # an outcome must never break the proxy
+            log.exception("outcome not recorded", extra={"call_id": outcome.call_id})
+
+
+def describe(item: Screened) -> dict[str, Any]:
+    """A JSON-able explanation of one decision (logs, replay reports, tests)."""
+    score = item.decision.score if item.decision else None
+    return {
+        "call_id": item.facts.call_id,
+        "caller": item.facts.caller,
+        "callee": item.facts.callee,
+        "verstat": item.verdict.verstat.value,
+        "attest": item.verdict.attest,
+        "identity_reason": item.verdict.reason,
+        "score": None if score is None else round(score.value, 2),
+        "reasons": [] if score is None else [
+            {"signal": r.signal, "weight": round(r.weight, 3), "detail": r.detail}
+            for r in score.reasons
+        ],
+        "action": _action_name(item.action, item.decision),
+        "code": item.action.code if isinstance(item.action, Reject) else None,
+    }
