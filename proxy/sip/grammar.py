@@ -20,7 +20,6 @@ _PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~:\[\]/&$@?=]+\Z")
 _LWS_RE = re.compile(r"[ \t]+")
 
 
-_DIGITS_RE = re.compile(r"[0-9]+\Z")
 
 
 def bounded_int(text: str, maximum: int) -> int | None:
@@ -28,8 +27,11 @@ def bounded_int(text: str, maximum: int) -> int | None:
 
     Never calls ``int()`` on a huge digit string (CPython refuses > 4300 digits).
     """
-    if not _DIGITS_RE.match(text):
+    if not (text.isascii() and text.isdigit()):  # ASCII-only, so exactly [0-9]+
         return None
+    if len(text) <= 9:
+        value = int(text)
+        return value if value <= maximum else None
     t = text.lstrip("0") or "0"
     if len(t) > len(str(maximum)):
         return None

@@ -109,17 +109,18 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
         start_line = text if first_eol < 0 else text[:first_eol]
         fields: list[tuple[str, str]] = []
         if first_eol >= 0:
-            for line in text[first_eol + 2 :].split("\r\n"):
+            append = fields.append
+            for i, line in enumerate(text[first_eol + 2 :].split("\r\n")):
                 name, colon, value = line.partition(":")
                 key = known_key(name)
                 if key is None or not colon:
                     name, key = _field_name(name, colon, line, start_line)
                 pos = index.get(key)
                 if pos is None:
-                    index[key] = [len(fields)]
+                    index[key] = [i]
                 else:
-                    pos.append(len(fields))
-                fields.append((name, value.strip(" \t")))
+                    pos.append(i)
+                append((name, value.strip(" \t")))
         folded = False
     else:
         start_line, fields, keys, folded = _split_fields(text, lf_only, limits)
