@@ -140,8 +140,7 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_re
 
 def _json_object(data: bytes, what: str) -> dict[str, Any] | Failure:
     try:
-        text = data.decode("utf-8", errors="strict")
-        obj = _DECODER.decode(text)
+        obj = _DECODER.decode(data.decode())  # strict UTF-8
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return Failure.of(Reason.BAD_JSON, f"{what}: {str(exc)[:120]}")
     if not isinstance(obj, dict):
@@ -150,7 +149,9 @@ def _json_object(data: bytes, what: str) -> dict[str, Any] | Failure:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    """A JSON number: int or finite float, never bool (``type`` is exact, so bool fails)."""
+    kind = type(v)
+    return kind is int or (kind is float and math.isfinite(v))
 
 
 def decode(token: str, *, expect_ppt: str | None = None) -> Passport | Failure:
@@ -281,9 +282,9 @@ def _check_claims(
     ppt: str | None,
     x5u: str,
 ) -> Passport | Failure:
-    for name in ("iat", "orig", "dest"):
-        if name not in claims:
-            return Failure.of(Reason.MISSING_CLAIM, f"required claim {name!r} missing")
+    if "iat" not in claims or "orig" not in claims or "dest" not in claims:
+        name = next(n for n in ("iat", "orig", "dest") if n not in claims)
+        return Failure.of(Reason.MISSING_CLAIM, f"required claim {name!r} missing")
     iat = claims["iat"]
     if not _is_number(iat):
         return Failure.of(Reason.BAD_CLAIM, "iat is not a JSON number")

@@ -43,7 +43,7 @@ from .model import IdentityInput, Verdict, Verstat
 from .passport import SUPPORTED_PPTS, Passport
 from .replay import ReplayCache
 from .tn import is_anonymous, tn_from_uri
-from .tnauthlist import TNAuthList
+from .tnauthlist import ServiceProviderCode, TNAuthList
 
 
 class CertLookup(Protocol):
@@ -295,9 +295,12 @@ class Verifier:
                 f" nor To TN {to_tn or '(none)'}",
             )
         # certificate, then signature over the received bytes
-        cert = await self._cert(pp.x5u, inp.now)
-        if isinstance(cert, Failure):
-            return cert
+        try:
+            cert = await self.certs.get(pp.x5u, inp.now)
+        except Exception as exc:  # the source should return values; be safe anyway
+            return Failure.of(Reason.CERT_UNAVAILABLE, f"{type(exc).__name__}: {exc}"[:200])
+        if not cert.ok:
+            return _cert_failure(cert)
         certs_seen[cand.index] = cert
         bad = _scope(cert, pp.orig_tn) or passport_mod.verify_signature(pp, cert.public_key)
         if bad is not None:
@@ -329,15 +332,7 @@ class Verifier:
         except Exception as exc:  # the source should return values; be safe anyway
             return Failure.of(Reason.CERT_UNAVAILABLE, f"{type(exc).__name__}: {exc}"[:200])
         if not cert.ok:
-            default = Failure.of(Reason.CERT_UNAVAILABLE)
-            extra = getattr(cert, "details", None)
-            detail = extra.get("detail", "") if isinstance(extra, dict) else ""
-            return Failure(
-                reason=cert.reason or default.reason,
-                sip_code=cert.sip_code or default.sip_code,
-                sip_text=cert.sip_text or default.sip_text,
-                detail=str(detail)[:300],
-            )
+            return _cert_failure(cert)
         return cert
 
     async def _first_bad_div(
@@ -422,6 +417,19 @@ class Verifier:
         return replace(verdict, verstat=Verstat.NONE)
 
 
+def _cert_failure(cert: CertLookup) -> Failure:
+    """The certificate source's failure as ours (its reason vocabulary passes through)."""
+    default = Failure.of(Reason.CERT_UNAVAILABLE)
+    extra = getattr(cert, "details", None)
+    detail = extra.get("detail", "") if isinstance(extra, dict) else ""
+    return Failure(
+        reason=cert.reason or default.reason,
+        sip_code=cert.sip_code or default.sip_code,
+        sip_text=cert.sip_text or default.sip_text,
+        detail=str(detail)[:300],
+    )
+
+
 def _uri_in(uris: tuple[str, ...], *sip_uris: str) -> bool:
     """A ``dest.uri`` entry names the To or Request-URI (addr-spec compared without
     parameters, scheme and host case-insensitively; RFC 3261 §19.1.4 in brief)."""
@@ -445,7 +453,8 @@ def _scope(cert: CertLookup, tn: str) -> Failure | None:
     tnauth = getattr(cert, "tnauth", None)
     if tnauth is None or not isinstance(tnauth, TNAuthList):
         return None
-    if len(tnauth.spcs) == len(tnauth.entries):
+    entries = tnauth.entries
+    if all(type(e) is ServiceProviderCode for e in entries):
         return None
     if tnauth.covers_tn(tn):
         return None
