@@ -7,7 +7,16 @@ Parsing / serializing::
 
     msg = parse_message(data: bytes, limits: Limits = Limits(), *, deep=False)
           -> Request | Response            # raises SipParseError only
-    msg.to_bytes() -> bytes                # Content-Length fixed to len(body)
+    Limits(max_message_size=65535, max_headers=128, max_line_length=8192)
+    msg.to_bytes() -> bytes                # Content-Length fixed to len(body); an
+                                           # untouched header block goes out byte-exact
+
+    Eagerly checked on every parse: start line (505 for a version other than 2.0),
+    Request-URI, Via/From/To/Call-ID/CSeq present, singletons not repeated, CSeq method
+    == request method, Call-ID, Max-Forwards 0..255 (absent is fine), top Via, From, To,
+    Content-Length (short body -> 400, long -> truncated). ``deep=True`` (or
+    ``check_deep(msg)``) also parses every Via, Contact, Route, Record-Route, option tags
+    and Expires.
 
     Request(method: str, uri: Uri, headers: Headers, body=b"", version="SIP/2.0")
     Response(status: int, reason: str, headers: Headers, body=b"", version="SIP/2.0")
@@ -15,7 +24,8 @@ Parsing / serializing::
     Typed views, parsed lazily and cached: .call_id (str|None), .cseq (CSeq number/method),
     .vias (list[Via]), .top_via (Via|None), .from_ / .to (NameAddr, .tag), .max_forwards
     (int|None), .content_length, .contacts (tuple[NameAddr] | "*"), .routes,
-    .record_routes, .option_tags("Require"|"Proxy-Require"|"Supported").
+    .record_routes, .option_tags("Require"|"Proxy-Require"|"Supported"). A view of a
+    malformed field raises SipParseError.
 
 Headers (ordered, immutable, values as received; case-insensitive, compact forms)::
 
@@ -23,29 +33,34 @@ Headers (ordered, immutable, values as received; case-insensitive, compact forms
     name in h                    h.prepend(name, value)          h.add(name, value)
     h.replace(name, value)       h.remove(name)                  h.remove_first_value(name)
     h.replace_first_value(name, value)   # e.g. top Via with received/rport
+    Built fields are checked: a non-token name or CR/LF in a value raises ValueError.
 
 Errors: ``SipParseError(reason, status=400)`` with ``.status`` (400/416/505/513),
 ``.reason`` (status-line phrase, e.g. "Bad Content-Length", "Missing Call-ID"),
 ``.headers`` (what could be read), ``.top_via/.call_id/.cseq/.from_/.to`` (raw values),
-``.can_reply``. ``SipFramingError`` (subclass) from the stream framer: close the
-connection after answering.
+``.is_request``, ``.can_reply``. ``SipFramingError`` (subclass) from the stream framer:
+answer if possible, then close the connection.
 
 URIs: ``parse_uri(text) -> SipUri | TelUri | AbsoluteUri``; ``SipUri(host, user=None,
 password=None, port=None, params=(), headers=(), scheme="sip")`` with ``.param(n)``,
 ``.with_param(n, v=None)``, ``.without_param(n)``, ``.lr``, ``.transport``, ``.maddr``,
-``.user_unescaped``, ``str()``; ``TelUri(number, params)`` with ``.digits``.
+``.user_unescaped``, ``.host_bare``, ``str()``; ``TelUri(number, params)`` with ``.digits``;
+``AbsoluteUri(scheme, rest)`` for anything else (a Request-URI of that kind -> 416).
 
-Header views (proxy.sip.headers): ``Via`` (.branch, .is_rfc3261_branch, .received,
-.rport, .has_rport, .maddr, .ttl, .sent_by, .with_received_rport(ip, port),
-.with_param), ``NameAddr`` (.uri, .display_name, .params, .tag, .with_tag),
-``CSeq(number, method)``, ``parse_via``, ``parse_name_addr``, ``parse_cseq``.
+Header views (proxy.sip.headers): ``Via`` (.protocol, .transport, .host, .port, .branch,
+.is_rfc3261_branch, .received, .rport, .has_rport, .maddr, .ttl, .sent_by,
+.with_received_rport(ip, port), .with_param), ``NameAddr`` (.uri, .display_name, .params,
+.tag, .with_tag), ``CSeq(number, method)``, ``parse_via``, ``parse_name_addr``,
+``parse_cseq``, ``parse_contacts``, ``parse_routes``, ``parse_option_tags``.
 
-Stream transports: ``StreamFramer(limits).feed(data) -> list[bytes]`` (whole messages),
-``.take_pings() -> int`` (RFC 5626 double-CRLF pings to answer with one CRLF).
+Stream transports: ``StreamFramer(limits).feed(data) -> list[bytes]`` (whole messages,
+same result for any chunking), ``.take_pings() -> int`` (RFC 5626 double-CRLF pings to
+answer with one CRLF each), ``.idle``, ``.buffered``.
 
-Replies: ``make_response(request, status, reason=None, *, to_tag=None)`` builds a
-response per RFC 3261 §8.2.6; ``error_response(err)`` turns a SipParseError into the
-stateless 400/505/513 (or None when no reply is possible).
+Replies (proxy.sip.reply): ``make_response(request, status, reason=None, *, to_tag=None,
+headers=(), body=b"")`` per RFC 3261 §8.2.6 (stable To tag when none is given);
+``error_response(err) -> Response | None`` — the stateless ``<status> <reason>`` for a
+malformed request, None for a response or when Via/From/To/Call-ID/CSeq are missing.
 
 Codes: ``StatusCode`` (IntEnum, ``.phrase``), ``reason_phrase(code)``.
 """
@@ -54,7 +69,7 @@ from .errors import SipFramingError, SipParseError
 from .framing import StreamFramer
 from .headers import CSeq, NameAddr, Via, parse_cseq, parse_name_addr, parse_via
 from .message import Headers, Message, Request, Response, header_key
-from .parser import Limits, parse_message
+from .parser import Limits, check_deep, parse_message
 from .reply import error_response, make_response
 from .status import StatusCode, reason_phrase
 from .uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri
@@ -76,6 +91,7 @@ __all__ = [
     "TelUri",
     "Uri",
     "Via",
+    "check_deep",
     "error_response",
     "header_key",
     "make_response",

@@ -20,8 +20,6 @@ _PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~:\[\]/&$@?=]+\Z")
 _LWS_RE = re.compile(r"[ \t]+")
 
 
-
-
 def bounded_int(text: str, maximum: int) -> int | None:
     """``text`` as an int if it is ASCII digits (leading zeros allowed) and <= ``maximum``.
 

@@ -79,6 +79,11 @@ class Via:
         return get_param(self.params, name)
 
     @property
+    def protocol(self) -> str:
+        """``"SIP/2.0"`` as received (name and version)."""
+        return f"{self.protocol_name}/{self.protocol_version}"
+
+    @property
     def branch(self) -> str | None:
         return self.param("branch")
 
