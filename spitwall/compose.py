@@ -1,0 +1,209 @@
+"""The composition root: every part of one running spitwall, built from config.
+
+Only this module knows all the packages. It opens the reputation store and the
+attestation log (one SQLite writer each), builds the certificate service, the STIR/SHAKEN
+verifier and the scoring engine, puts them behind the proxy's screening seam
+(``proxy.pipeline.CallScreener``), mounts the HTTP API on the shared aiohttp app, and
+starts the challenge/voicemail UA as a second process when it is enabled.
+
+For ``make run`` the default config sets ``attestation.dev_pki = true``: a test STI PKI is
+created under ``<data_dir>/pki`` on first start and served over HTTPS on 127.0.0.1, and its
+root becomes a trust anchor, so a newcomer can sign (``spitwall sign``) and verify calls
+with nothing else installed. Production configs leave it off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from attestation.audit import AuditLog, open_audit_log
+from attestation.certs import CertificateService
+from attestation.config import AttestationConfig
+from attestation.verify import Verifier
+from challenge.passtoken import PassVerifier, load_or_create_secret
+from proxy.pipeline import CallScreener, DivertTargets, PipelineObserver
+from proxy.server import Bound
+from reputation.engine import ScoringEngine
+from reputation.store import Store, store_path
+
+from .config import SpitwallConfig
+from .runtime import AppExtension, Runtime
+
+log = logging.getLogger("spitwall.compose")
+
+DEV_PKI_SPC = "SPITWALL-DEV"
+
+
+def challenge_secret_path(cfg: SpitwallConfig) -> Path:
+    """The HMAC secret shared by the proxy (pass tokens), the API and the challenge UA."""
+    if cfg.challenge.secret_file:
+        return Path(cfg.challenge.secret_file)
+    return cfg.data_dir / "challenge.secret"
+
+
+def _resolve_attestation(cfg: SpitwallConfig) -> AttestationConfig:
+    """Put the certificate cache under data_dir unless the config names a path of its own."""
+    att = cfg.attestation
+    cache = att.cert_cache_file
+    if cache is not None and not cache.is_absolute() and cache.parent == Path("var"):
+        att = dataclasses.replace(att, cert_cache_file=cfg.data_dir / cache.name)
+    return att
+
+
+class Spitwall:
+    """One process's spitwall: proxy, pipeline, stores, HTTP, and the challenge UA child."""
+
+    def __init__(
+        self, cfg: SpitwallConfig, *, worker: int = 0, cfg_path: Path | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.worker = worker
+        self.cfg_path = cfg_path
+        """The config file, handed to the challenge UA process so both read the same."""
+        self.store: Store | None = None
+        self.audit: AuditLog | None = None
+        self.certs: CertificateService | None = None
+        self.screener: CallScreener | None = None
+        self.runtime: Runtime | None = None
+        self.x5u_server: Any = None
+        self.challenge_proc: subprocess.Popen[bytes] | None = None
+        self.dev_pki: Any = None
+
+    async def start(self, http: bool = True) -> list[Bound]:
+        cfg = self.cfg
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        att = _resolve_attestation(cfg)
+        if att.enabled and getattr(att, "dev_pki", False):
+            att = await self._start_dev_pki(att)
+        self.store = Store.open(
+            store_path(cfg.data_dir, cfg.reputation.store), cfg.reputation.store
+        )
+        self.audit = open_audit_log(att, cfg.data_dir, logger=logging.getLogger("spitwall.audit"))
+        await self.audit.start()
+        verifier: Verifier | None = None
+        if att.enabled:
+            self.certs = CertificateService(att)
+            verifier = Verifier(att, self.certs)
+        engine = ScoringEngine(
+            cfg.reputation,
+            lists=self.store.lists,
+            book=self.store.book,
+            learned=self.store.learned,
+        )
+        secret = load_or_create_secret(challenge_secret_path(cfg))
+        passes = PassVerifier(secret)
+
+        targets = DivertTargets()
+        if cfg.challenge.enabled:
+            uri = f"sip:challenge@{cfg.challenge.listen}"
+            targets = DivertTargets(challenge=uri, voicemail=uri)
+        self.screener = CallScreener(
+            engine=engine,
+            verifier=verifier,
+            store=self.store,
+            audit=self.audit,
+            targets=targets,
+            passes=_PassCheck(passes),
+            reason_form=att.reason_form,
+        )
+        extensions: list[AppExtension] = []
+        api_ext = self._api_extension(secret)
+        if api_ext is not None:
+            extensions.append(api_ext)
+        self.runtime = Runtime(
+            cfg,
+            screener=self.screener,
+            observer=PipelineObserver(self.screener),
+            extensions=extensions,
+            worker=self.worker,
+        )
+        bound = await self.runtime.start(http=http)
+        if cfg.challenge.enabled and self.worker == 0:
+            self._start_challenge()
+        return bound
+
+    def _api_extension(self, secret: bytes) -> AppExtension | None:
+        """The HTTP API's routes on the shared app (absent until the api package has them)."""
+        try:
+            from api.app import api_extension
+        except ImportError:
+            return None
+        assert self.store is not None
+        ext: AppExtension = api_extension(
+            cfg=self.cfg, store=self.store, audit=self.audit, challenge_secret=secret
+        )
+        return ext
+
+    async def _start_dev_pki(self, att: AttestationConfig) -> AttestationConfig:
+        """Create (once) and serve the development STI PKI; trust its root."""
+        from attestation.certs.server import serve_pki
+        from attestation.pki import PkiManifest, init_pki
+
+        directory = self.cfg.data_dir / "pki"
+        if not (directory / "manifest.json").exists():
+            init_pki(directory, DEV_PKI_SPC, now=time.time(), base_url="https://127.0.0.1:8443")
+            log.info("created a development STI PKI", extra={"path": str(directory)})
+        manifest = PkiManifest.load(directory)
+        try:
+            self.x5u_server = await serve_pki(directory)
+        except OSError as exc:
+            log.warning("development x5u server not started", extra={"error": str(exc)})
+        self.dev_pki = manifest
+        return dataclasses.replace(
+            att,
+            trust_anchors=(*att.trust_anchors, Path(manifest.root_cert)),
+            x5u_allow_hosts=tuple(dict.fromkeys((*att.x5u_allow_hosts, "127.0.0.1"))),
+            x5u_ca_file=att.x5u_ca_file or Path(manifest.tls_cert),
+        )
+
+    def _start_challenge(self) -> None:
+        cmd = [sys.executable, "-m", "spitwall", "challenge"]
+        if self.cfg_path is not None:
+            cmd += ["--config", str(self.cfg_path)]
+        cmd += ["--data-dir", str(self.cfg.data_dir)]
+        env = dict(os.environ)
+        self.challenge_proc = subprocess.Popen(cmd, env=env)
+        log.info("challenge UA started", extra={"pid": self.challenge_proc.pid})
+
+    @property
+    def http_bound(self) -> tuple[str, int] | None:
+        return self.runtime.http_bound if self.runtime else None
+
+    async def stop(self, grace: float = 3.0) -> None:
+        if self.challenge_proc is not None:
+            self.challenge_proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(self.challenge_proc.wait, 5.0)
+            if self.challenge_proc.poll() is None:
+                self.challenge_proc.kill()
+        if self.runtime is not None:
+            await self.runtime.stop(grace)
+        if self.audit is not None:
+            await self.audit.close()
+        if self.certs is not None:
+            await self.certs.close()
+        if self.x5u_server is not None:
+            with contextlib.suppress(Exception):
+                await self.x5u_server.stop()
+        if self.store is not None:
+            await self.store.aclose()
+
+
+class _PassCheck:
+    """Adapts ``challenge.passtoken.PassVerifier`` to the pipeline's boolean check."""
+
+    def __init__(self, verifier: PassVerifier) -> None:
+        self.verifier = verifier
+
+    def __call__(self, token: str, caller: str, callee: str, now: float) -> bool:
+        result = self.verifier.check(token, caller or None, callee or None, now)
+        return hasattr(result, "jti")
