@@ -29,6 +29,7 @@ Nothing here raises into the caller; an unexpected bug becomes ``internal_error`
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,8 @@ from .passport import SUPPORTED_PPTS, Passport
 from .replay import ReplayCache
 from .tn import is_anonymous, tn_from_uri
 from .tnauthlist import ServiceProviderCode, TNAuthList
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class CertLookup(Protocol):
@@ -357,8 +360,12 @@ class Verifier:
         details["header"] = pp.header
         details["claims"] = pp.claims
         details["iat"] = pp.iat
+        if _UUID.fullmatch(pp.claims["origid"]) is None:
+            details["lints"] = ["origid is not a UUID (RFC 8588 says opaque; 8588bis: UUID)"]
         if pp.claims.keys() - passport_mod.KNOWN_CLAIMS:  # set difference in C: cheap
             details["unknown_claims"] = list(pp.unknown_claims)
+            if "rcd" in pp.claims:
+                details["rcd"] = rich_call_data(pp.claims)
         if ok.chain:
             details["div"] = [
                 {"div": d.passport.div_tn, "dest": list(d.passport.dest_tns), "x5u": d.passport.x5u}
@@ -415,6 +422,32 @@ class Verifier:
             )
         verdict = self._fail(Failure.of(reason, detail), details)
         return replace(verdict, verstat=Verstat.NONE)
+
+
+def rich_call_data(claims: dict[str, Any]) -> dict[str, Any]:
+    """RFC 9795 Rich Call Data of a PASSporT that *verified*, reduced to what may be shown.
+
+    Only reached for valid verdicts (RCD from an unverified PASSporT must never reach the
+    callee). ``nam`` is required when ``rcd`` is present; ``crn`` (call reason) is a
+    top-level claim. Integrity of *referenced* content (``jcl``, ``icn``) is asserted by
+    ``rcdi`` digests that need the content fetched: this package opens no sockets for it,
+    so such RCD is marked ``integrity: "unverified"`` and a renderer should show ``nam``
+    and ``crn`` only. Certificate JWT claim constraints (RFC 8226 §8, RFC 9118) are not
+    evaluated. A malformed ``rcd`` is reported, never shown."""
+    rcd = claims.get("rcd")
+    if not isinstance(rcd, dict) or not isinstance(rcd.get("nam"), str) or not rcd["nam"]:
+        return {"valid": False, "problem": "rcd.nam missing or not a non-empty string"}
+    out: dict[str, Any] = {"valid": True, "nam": rcd["nam"][:256]}
+    crn = claims.get("crn")
+    if isinstance(crn, str) and crn:
+        out["crn"] = crn[:256]
+    referenced = [k for k in ("jcl", "icn") if isinstance(rcd.get(k), str)]
+    if referenced:
+        out["referenced"] = {k: rcd[k] for k in referenced}
+    out["integrity"] = "unverified" if referenced or "jcd" in rcd else "signed"
+    if "rcdi" in claims and not isinstance(claims["rcdi"], dict):
+        return {"valid": False, "problem": "rcdi is not a JSON object"}
+    return out
 
 
 def _cert_failure(cert: CertLookup) -> Failure:

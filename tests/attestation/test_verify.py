@@ -214,6 +214,12 @@ async def test_freshness_boundaries(age: int, ok: bool) -> None:
     assert v.valid is ok, v
 
 
+async def test_non_uuid_origid_is_accepted_with_a_lint() -> None:
+    v = await verifier().verify(call(ident(claims=CLAIMS | {"origid": "carrier-42"})))
+    assert v.valid and v.origid == "carrier-42" and "origid" in v.details["lints"][0]
+    assert "lints" not in (await verifier().verify(call(shaken()))).details
+
+
 async def test_freshness_is_configurable() -> None:
     v = await verifier(freshness=300.0, future_skew=0.0).verify(call(shaken(iat=NOW - 200)))
     assert v.valid
@@ -227,6 +233,46 @@ async def test_unknown_claims_ignored_and_other_member_order() -> None:
     token = encode(HEADER, claims, KEY)
     v = await verifier().verify(call(f"{token};info=<{X5U}>;alg=ES256;ppt=shaken"))
     assert v.valid and v.attest == "B" and v.details["unknown_claims"] == ["rcd", "zzz"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "rcd"),
+    [
+        (
+            {"rcd": {"nam": "Acme Pharmacy"}, "crn": "Prescription ready"},
+            {
+                "valid": True,
+                "nam": "Acme Pharmacy",
+                "crn": "Prescription ready",
+                "integrity": "signed",
+            },
+        ),
+        (
+            {
+                "rcd": {"nam": "Acme", "icn": "https://cdn.example/logo.png"},
+                "rcdi": {"/icn": "sha256-x"},
+            },
+            {
+                "valid": True,
+                "nam": "Acme",
+                "referenced": {"icn": "https://cdn.example/logo.png"},
+                "integrity": "unverified",
+            },
+        ),
+        (
+            {"rcd": {"icn": "https://cdn.example/logo.png"}},
+            {"valid": False, "problem": "rcd.nam missing or not a non-empty string"},
+        ),
+        ({"rcd": "Acme"}, {"valid": False, "problem": "rcd.nam missing or not a non-empty string"}),
+    ],
+)
+async def test_rich_call_data_only_from_verified_passports(
+    extra: dict[str, Any], rcd: dict[str, Any]
+) -> None:
+    v = await verifier().verify(call(ident(claims=CLAIMS | extra)))
+    assert v.valid and v.details["rcd"] == rcd
+    forged = await verifier().verify(call(ident(claims=CLAIMS | extra), from_uri="sip:+1999@x"))
+    assert not forged.valid and "rcd" not in forged.details
 
 
 @pytest.mark.parametrize(
