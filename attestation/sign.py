@@ -18,13 +18,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from . import passport as passport_mod
-from .config import SigningTrunk
+from .config import AttestationConfig, SigningTrunk
 from .tn import is_canonical
 
 
@@ -148,6 +149,21 @@ class Signer:
 
     def header_value(self, token: str, ppt: str) -> str:
         return f"{token};info=<{self.x5u}>;alg=ES256;ppt={ppt}"
+
+
+def signer_from_config(config: AttestationConfig) -> Signer | None:
+    """The STI-AS configured by ``signing_key``/``signing_x5u``; None when signing is off.
+    A missing or unusable key is a SigningError naming the file (fail at start, not per call)."""
+    if config.signing_key is None:
+        return None
+    try:
+        pem = Path(config.signing_key).read_bytes()
+    except OSError as exc:
+        raise SigningError(f"signing_key {config.signing_key}: {exc.strerror or exc}") from None
+    try:
+        return Signer(load_private_key(pem), config.signing_x5u)
+    except SigningError as exc:
+        raise SigningError(f"signing_key {config.signing_key}: {exc}") from None
 
 
 def sign_call(

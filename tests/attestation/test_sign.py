@@ -121,7 +121,7 @@ def test_trunk_config_from_toml(tmp_path: Path) -> None:
     oid = str(uuid.uuid4())
     f.write_text(
         "[attestation]\n"
-        "signing_trunks = { acme = { kind = \"customer\", owned_tns = [\"1215555*\"], "
+        'signing_trunks = { acme = { kind = "customer", owned_tns = ["1215555*"], '
         f'origid = "{oid}" }} }}\n'
     )
     cfg = load_config(f).attestation
@@ -130,3 +130,23 @@ def test_trunk_config_from_toml(tmp_path: Path) -> None:
     f.write_text('[attestation.signing_trunks.bad]\norigid = "not-a-uuid"\n')
     with pytest.raises(Exception, match=r"signing_trunks\.bad"):
         load_config(f)
+
+
+def test_signer_from_config(tmp_path: Path) -> None:
+    from attestation.sign import signer_from_config
+
+    assert signer_from_config(AttestationConfig()) is None
+    key = tmp_path / "sp.key"
+    key.write_bytes(
+        KEY.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    signer = signer_from_config(AttestationConfig(signing_key=key, signing_x5u=X5U))
+    assert signer is not None and signer.x5u == X5U
+    with pytest.raises(SigningError, match="signing_key"):
+        signer_from_config(AttestationConfig(signing_key=tmp_path / "nope", signing_x5u=X5U))
+    with pytest.raises(SigningError, match="https"):
+        signer_from_config(AttestationConfig(signing_key=key, signing_x5u=""))
