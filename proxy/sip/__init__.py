@@ -45,7 +45,8 @@ URIs: ``parse_uri(text) -> SipUri | TelUri | AbsoluteUri``; ``SipUri(host, user=
 password=None, port=None, params=(), headers=(), scheme="sip")`` with ``.param(n)``,
 ``.with_param(n, v=None)``, ``.without_param(n)``, ``.lr``, ``.transport``, ``.maddr``,
 ``.user_unescaped``, ``.host_bare``, ``str()``; ``TelUri(number, params)`` with ``.digits``;
-``AbsoluteUri(scheme, rest)`` for anything else (a Request-URI of that kind -> 416).
+``AbsoluteUri(scheme, rest)`` for anything else (a Request-URI of that kind -> 416);
+``uri_equivalent(a, b)`` is RFC 3261 §19.1.4 URI equality.
 
 Header views (proxy.sip.headers): ``Via`` (.protocol, .transport, .host, .port, .branch,
 .is_rfc3261_branch, .received, .rport, .has_rport, .maddr, .ttl, .sent_by,
@@ -72,7 +73,7 @@ from .message import Headers, Message, Request, Response, header_key
 from .parser import Limits, check_deep, parse_message
 from .reply import error_response, make_response
 from .status import StatusCode, reason_phrase
-from .uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri
+from .uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri, uri_equivalent
 
 __all__ = [
     "AbsoluteUri",
@@ -101,4 +102,5 @@ __all__ = [
     "parse_uri",
     "parse_via",
     "reason_phrase",
+    "uri_equivalent",
 ]

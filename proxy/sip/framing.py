@@ -140,8 +140,15 @@ class StreamFramer:
         """A framing error carrying whatever headers can be read, so the transport can
         still answer a request before closing."""
         err = SipFramingError(reason, status)
+        # Best effort: the complete, not over-long lines of what we have.
+        max_line = self._limits.max_line_length
+        lines = head.split(b"\r\n")
+        if not head.endswith(b"\r\n"):
+            lines = lines[:-1]
+        data = b"".join(ln + b"\r\n" for ln in lines if ln and len(ln) <= max_line) + b"\r\n"
+        relaxed = Limits(len(data), self._limits.max_headers, max_line)
         try:
-            msg = parse_message(head if head.endswith(b"\n") else head + b"\r\n")
+            msg = parse_message(data, relaxed)
         except SipParseError as exc:
             err.with_context(
                 headers=exc.headers,

@@ -335,3 +335,48 @@ def _parse_tel(scheme: str, rest: str, text: str) -> TelUri:
     if not (_TEL_GLOBAL_RE.match(number) or _TEL_LOCAL_RE.match(number)):
         raise SipParseError("Bad tel URI", detail=text[:80])
     return TelUri(number, params, scheme)
+
+
+_MUST_MATCH = ("user", "ttl", "method", "maddr", "transport")
+
+
+def uri_equivalent(a: Uri, b: Uri) -> bool:
+    """URI equality of RFC 3261 §19.1.4 (e.g. "is this Route header mine?", §16.4).
+
+    sip and sips never match; user and password compare case-sensitively after
+    unescaping; host, parameter names and values case-insensitively (values unescaped);
+    ``user``/``ttl``/``method``/``maddr``/``transport`` must match when either side has
+    them, other parameters only when both do; URI headers must all match; an absent port
+    differs from an explicit 5060.
+    """
+    if isinstance(a, SipUri) and isinstance(b, SipUri):
+        if a.scheme.lower() != b.scheme.lower():
+            return False
+        if a.user_unescaped != b.user_unescaped:
+            return False
+        pa = None if a.password is None else unescape(a.password)
+        pb = None if b.password is None else unescape(b.password)
+        if pa != pb or a.host.lower() != b.host.lower() or a.port != b.port:
+            return False
+        da = {n.lower(): _norm(v) for n, v in a.params}
+        db = {n.lower(): _norm(v) for n, v in b.params}
+        for name in set(da) | set(db):
+            if name in da and name in db:
+                if da[name] != db[name]:
+                    return False
+            elif name in _MUST_MATCH:
+                return False
+        ha = {unescape(k).lower(): unescape(v) for k, v in a.headers}
+        hb = {unescape(k).lower(): unescape(v) for k, v in b.headers}
+        return ha == hb
+    if isinstance(a, TelUri) and isinstance(b, TelUri):
+        return a.digits.lower() == b.digits.lower() and {
+            (n.lower(), _norm(v)) for n, v in a.params
+        } == {(n.lower(), _norm(v)) for n, v in b.params}
+    if isinstance(a, AbsoluteUri) and isinstance(b, AbsoluteUri):
+        return a.scheme.lower() == b.scheme.lower() and a.rest == b.rest
+    return False
+
+
+def _norm(value: str | None) -> str | None:
+    return None if value is None else unescape(value).lower()

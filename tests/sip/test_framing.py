@@ -94,3 +94,10 @@ def test_limits_apply() -> None:
     with pytest.raises(SipFramingError):
         StreamFramer(Limits(max_message_size=len(data) - 1)).feed(data)
     assert StreamFramer(Limits(max_message_size=len(data))).feed(data) == [data]
+
+
+def test_oversized_header_block_can_still_be_answered() -> None:
+    data = invite(extra="X-Pad: " + "a" * 70000)
+    with pytest.raises(SipFramingError) as info:
+        StreamFramer().feed(data)
+    assert info.value.status == 513 and info.value.can_reply

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy.sip import AbsoluteUri, SipParseError, SipUri, TelUri, parse_uri
-from proxy.sip.uri import _parse_sip, _parse_sip_slow
+from proxy.sip.uri import _parse_sip, _parse_sip_slow, uri_equivalent
 
 GOOD = [
     ("sip:alice@example.com", SipUri("example.com", "alice")),
@@ -135,3 +135,41 @@ def test_rfc5118_invalid(text: str) -> None:
 
 def test_bare_ipv6_host_is_bracketed_on_output() -> None:
     assert str(SipUri("2001:db8::1", "u", port=5060)) == "sip:u@[2001:db8::1]:5060"
+
+
+# RFC 3261 §19.1.4's own examples
+EQUIVALENT = [
+    ("sip:%61lice@atlanta.com;transport=TCP", "sip:alice@AtLanTa.CoM;Transport=tcp"),
+    ("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"),
+    ("sip:carol@chicago.com", "sip:carol@chicago.com;security=on"),
+    ("sip:carol@chicago.com;newparam=5", "sip:carol@chicago.com;security=on"),
+    (
+        "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+        "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com",
+    ),
+    (
+        "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+        "sip:alice@atlanta.com?priority=urgent&subject=project%20x",
+    ),
+]
+NOT_EQUIVALENT = [
+    ("SIP:ALICE@AtLanTa.CoM;Transport=udp", "sip:alice@AtLanTa.CoM;Transport=UDP"),
+    ("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"),
+    ("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp"),
+    ("sip:bob@biloxi.com", "sip:bob@biloxi.com:6000;transport=tcp"),
+    ("sip:carol@chicago.com", "sip:carol@chicago.com?Subject=next%20meeting"),
+    ("sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"),
+    ("sip:a@b", "sips:a@b"),
+    ("sip:a@b", "tel:+1"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), EQUIVALENT)
+def test_rfc3261_equivalent(a: str, b: str) -> None:
+    assert uri_equivalent(parse_uri(a), parse_uri(b))
+    assert uri_equivalent(parse_uri(b), parse_uri(a))
+
+
+@pytest.mark.parametrize(("a", "b"), NOT_EQUIVALENT)
+def test_rfc3261_not_equivalent(a: str, b: str) -> None:
+    assert not uri_equivalent(parse_uri(a), parse_uri(b))
