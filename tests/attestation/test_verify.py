@@ -574,3 +574,19 @@ async def test_no_single_character_edit_forges_a_different_valid_verdict(
     if v.valid:
         assert v.details["claims"] == CLAIMS | {"origid": ORIGID}
         assert v.details["header"] == HEADER and v.x5u == X5U
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(st.text(max_size=60), st.lists(_pieces, max_size=10).map("".join)), max_size=4
+    ),
+    st.integers(0, 4),
+)
+async def test_one_valid_header_survives_any_junk_around_it(junk: list[str], at: int) -> None:
+    # [31] fail only if none is valid: junk values (unparsable, unsupported ppt, bad
+    # signatures) never spoil a valid SHAKEN value, wherever it sits among them.
+    values = [j for j in junk if "," not in j]  # a comma would split a junk field in two
+    values.insert(min(at, len(values)), _VALID)
+    v = await verifier().verify(call(*values))
+    assert v.valid, v.details
