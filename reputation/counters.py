@@ -9,6 +9,7 @@ and decays lazily, so idle keys cost nothing and the whole book fits in memory.
 from __future__ import annotations
 
 import math
+import sqlite3
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
@@ -115,6 +116,12 @@ class ReputationBook:
         acc.values = [float(row[n]) for n in COUNTER_FIELDS]
         self._accs[(str(row["key_kind"]), str(row["key"]))] = acc
 
+    def discard(self, kind: str, key: str) -> None:
+        self._accs.pop((kind, key), None)
+
+    def clear(self) -> None:
+        self._accs.clear()
+
     def prune(self, now: float, floor: float = 0.01) -> list[tuple[str, str]]:
         """Forget keys whose every counter decayed below ``floor``; return them."""
         gone = [
@@ -127,16 +134,38 @@ class ReputationBook:
         return gone
 
 
-def upsert_counters(
-    db: Database, kind: str, key: str, acc_values: list[float], first_seen: float, updated: float
-) -> None:
-    cols = ", ".join(COUNTER_FIELDS)
-    marks = ", ".join("?" for _ in COUNTER_FIELDS)
-    sets = ", ".join(f"{c} = excluded.{c}" for c in COUNTER_FIELDS)
-    db.execute(
-        f"INSERT INTO reputation (key_kind, key, {cols}, first_seen, updated)"
-        f" VALUES (?, ?, {marks}, ?, ?)"
-        " "
-        f"ON CONFLICT (key_kind, key) DO UPDATE SET {sets}, updated = excluded.updated",
-        [kind, key, *acc_values, first_seen, updated],
-    )
+DECAY_SQL_FUNCTION = "sw_decay"
+
+
+def register_decay(conn: sqlite3.Connection, half_life: float) -> None:
+    """Give the writing connection ``sw_decay(dt)`` = the decay factor over ``dt`` seconds."""
+    k = math.log(2) / half_life
+
+    def decay(dt: float | None) -> float:
+        return math.exp(-k * dt) if dt is not None and dt > 0 else 1.0
+
+    conn.create_function(DECAY_SQL_FUNCTION, 1, decay, deterministic=True)
+
+
+_COLS = ", ".join(COUNTER_FIELDS)
+_MARKS = ", ".join("?" for _ in COUNTER_FIELDS)
+_SETS = ", ".join(
+    f"{c} = {c} * {DECAY_SQL_FUNCTION}(excluded.updated - updated) + excluded.{c}"
+    for c in COUNTER_FIELDS
+)
+_ADD_SQL = (
+    f"INSERT INTO reputation (key_kind, key, {_COLS}, first_seen, updated)"
+    f" VALUES (?, ?, {_MARKS}, ?, ?) ON CONFLICT (key_kind, key) DO UPDATE SET {_SETS},"
+    " first_seen = min(first_seen, excluded.first_seen),"
+    " updated = max(updated, excluded.updated)"
+)
+
+
+def add_counters(db: Database, kind: str, key: str, counts: dict[str, float], now: float) -> None:
+    """Add ``counts`` at ``now`` to the stored row, decaying the stored values first.
+
+    Increments rather than absolute values, so that several processes writing the same key
+    add up instead of overwriting each other. Needs :func:`register_decay` on the connection.
+    """
+    values = [counts.get(c, 0.0) for c in COUNTER_FIELDS]
+    db.execute(_ADD_SQL, [kind, key, *values, now, now])

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from sqlite_utils import Database
 
-from .counters import COUNTER_FIELDS, KeyKind, ReputationBook, ReputationCounters, upsert_counters
+from .counters import COUNTER_FIELDS, KeyKind, ReputationBook, ReputationCounters, add_counters
 from .learned import (
     IdentityStrength,
     LearnedAllowBook,
@@ -213,8 +213,8 @@ class Feedback:
             facts.call_id, t, user_id, tn, keys, identity_strength(facts.verstat, facts.attest)
         )
         self._remember(ctx)
-        accs = [(k, self.book.bump(k[0], k[1], t, {"calls": 1.0})) for k in keys]
-        snap = [(k[0].value, k[1], list(a.values), a.first_seen, a.updated) for k, a in accs]
+        for kind, key in keys:
+            self.book.bump(kind, key, t, {"calls": 1.0})
         reasons = json.dumps(
             [[r.signal, r.weight, r.detail] for r in (score.reasons if score else ())]
         )
@@ -242,8 +242,8 @@ class Feedback:
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 row,
             )
-            for s in snap:
-                upsert_counters(db, *s)
+            for kind, key in keys:
+                add_counters(db, kind.value, key, {"calls": 1.0}, t)
 
         self._submit(write)
         for o in self.observers:
@@ -333,10 +333,8 @@ class Feedback:
         if duplicate:
             counts = {}
         targets = self._targets(ctx, polarity) if counts else ()
-        snaps = []
-        for k in targets:
-            a = self.book.bump(k[0], k[1], now, counts)
-            snaps.append((k[0].value, k[1], list(a.values), a.first_seen, a.updated))
+        for kind_, key in targets:
+            self.book.bump(kind_, key, now, counts)
         learned = None
         if learn and ctx.user_id is not None and ctx.caller_tn and self._learn_enabled(ctx.user_id):
             learned = self.learned.learn(ctx.user_id, ctx.caller_tn, ctx.strength, "accepted", now)
@@ -369,8 +367,8 @@ class Feedback:
                 f"UPDATE calls SET {sets} WHERE id = (SELECT max(id) FROM calls WHERE call_id = ?)",
                 [*call_update.values(), ctx.call_id],
             )
-            for s in snaps:
-                upsert_counters(db, *s)
+            for kind_, key in targets:
+                add_counters(db, kind_.value, key, counts, now)
             if learned is not None:
                 upsert_learned(db, learned)
 

@@ -81,15 +81,20 @@ class LearnedAllowBook:
     def put(self, n: LearnedNumber) -> None:
         self._by[(n.user_id, n.tn)] = n
 
+    def clear(self) -> None:
+        self._by.clear()
+
     def forget(self, user_id: int, tn: str | None = None) -> None:
         for k in [k for k in self._by if k[0] == user_id and (tn is None or k[1] == tn)]:
             del self._by[k]
 
 
 def upsert_learned(db: Database, n: LearnedNumber) -> None:
+    """Merge with what other processes learned: the strongest strength wins (the ratchet)."""
     db.execute(
         "INSERT INTO learned_allow (user_id, tn, strength, how, learned, last_seen, count) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, tn) DO UPDATE SET "
-        "strength = excluded.strength, last_seen = excluded.last_seen, count = excluded.count",
+        "strength = max(strength, excluded.strength),"
+        " last_seen = max(last_seen, excluded.last_seen), count = count + 1",
         [n.user_id, n.tn, int(n.strength), n.how, n.learned, n.last_seen, n.count],
     )

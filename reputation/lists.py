@@ -422,6 +422,10 @@ class ListIndex:
         """Ids of entries whose expiry has passed (for the periodic purge)."""
         return [i for i, e in self._by_id.items() if not e.active(now)]
 
+    def clear(self) -> None:
+        self._owners.clear()
+        self._by_id.clear()
+
     def drop_owner(self, user_id: int) -> None:
         """Forget a deleted user's entries (the database cascades the rows)."""
         idx = self._owners.pop(user_id, None)

@@ -176,6 +176,39 @@ CREATE INDEX feedback_kind_time ON feedback_events(kind, time)
     )
 
 
+# table → (key column expression 1, key column expression 2 or NULL), for the change feed
+FEED_KEYS: dict[str, tuple[str, str]] = {
+    "list_entries": ("{r}.id", "NULL"),
+    "users": ("{r}.id", "NULL"),
+    "user_numbers": ("{r}.user_id", "NULL"),
+    "tokens": ("{r}.id", "NULL"),
+    "settings": ("{r}.user_id", "NULL"),
+    "learned_allow": ("{r}.user_id", "{r}.tn"),
+    "reputation": ("{r}.key_kind", "{r}.key"),
+}
+
+
+@migrations(name="0003_change_feed")
+def m0003_change_feed(db: Database) -> None:
+    """A change feed, so several worker processes sharing the file keep their in-memory state
+    in step: every insert, update and delete of state the call path holds in memory appends
+    (table, key) to ``changes``; each process applies what it has not seen (Store.sync)."""
+    db.execute(
+        "CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL,"
+        " tbl TEXT NOT NULL, k1 TEXT, k2 TEXT)"
+    )
+    db.execute("CREATE INDEX changes_time ON changes(time)")
+    now = "(julianday('now') - 2440587.5) * 86400.0"
+    for table, (k1, k2) in FEED_KEYS.items():
+        for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+            db.execute(
+                f"CREATE TRIGGER feed_{table}_{event.lower()} AFTER {event} ON {table} BEGIN"
+                f" INSERT INTO changes (time, tbl, k1, k2) VALUES ({now}, '{table}',"
+                f" {k1.format(r=row)}, {k2.format(r=row)}); END"
+            )
+    # Counters are merged by addition now (several writers): see counters.add_counters.
+
+
 def unknown_migrations(db: Database) -> list[str]:
     """Applied steps this code does not know: the file comes from a newer spitwall."""
     known = {m.name for m in migrations._migrations}

@@ -26,6 +26,7 @@ mutated only on that loop's thread. Failures a user can cause come back as
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
@@ -37,16 +38,16 @@ from urllib.parse import quote
 
 from sqlite_utils import Database
 
-from . import migrations, records
+from . import feed, migrations, records
 from .accounts import AccountsMixin
 from .config import StoreConfig
+from .counters import register_decay
 from .feedback import (
     CallContext,
     Feedback,
     FeedbackConfig,
     IdentityStrength,
     LearnedAllowBook,
-    LearnedNumber,
     OutcomeApplied,
     OutcomeKind,
     ReputationBook,
@@ -56,7 +57,6 @@ from .feedback import (
     identity_strength,
 )
 from .lists import (
-    ENTRY_COLUMNS,
     Invalid,
     ListEntry,
     ListHit,
@@ -66,17 +66,16 @@ from .lists import (
     ListSource,
     NewListEntry,
     check_new_entry,
-    entries_from_tuples,
 )
 from .users import (
     UserDirectory,
-    settings_from_json,
-    token_from_row,
-    user_from_row,
 )
-from .writer import Writer
+from .writer import Writer, WriterClosed
 
 T = TypeVar("T")
+log = logging.getLogger("spitwall.reputation.store")
+FEED_RETENTION = 3600.0
+"""Seconds of change records kept for other processes (a process further behind reloads)."""
 SQLITE_HEADER = b"SQLite format 3\x00"
 DEFAULT_FILE = "reputation.sqlite3"
 
@@ -167,6 +166,7 @@ class Store(AccountsMixin):
         )
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
+        self._sync_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -210,7 +210,11 @@ class Store(AccountsMixin):
                     p,
                     f"schema is newer than this spitwall (unknown migrations: {', '.join(newer)})",
                 )
+            # Under the write lock, so that processes starting together migrate once.
+            conn.execute("BEGIN IMMEDIATE")
             migrations.apply(db)
+            conn.execute("COMMIT")
+            register_decay(conn, cfg.half_life_days * 86_400.0)
             return cls(p, db, cfg, short_call_seconds)
         except StoreError:
             if conn is not None:
@@ -222,33 +226,9 @@ class Store(AccountsMixin):
             raise StoreError(p, _describe(exc, cfg.lock_timeout)) from None
 
     def _load(self, db: Database) -> None:
-        tns: dict[int, list[str]] = {}
-        for r in db.execute("SELECT tn, user_id FROM user_numbers"):
-            tns.setdefault(int(r["user_id"]), []).append(str(r["tn"]))
-        for r in db.execute("SELECT * FROM users"):
-            self.users.put_user(user_from_row(r, tns.get(int(r["id"]), ())), r["password_hash"])
-        for r in db.execute("SELECT * FROM tokens"):
-            self.users.put_token(token_from_row(r))
-        for r in db.execute("SELECT user_id, data FROM settings"):
-            self.users.put_settings(int(r["user_id"]), settings_from_json(str(r["data"])))
-        cur = db.conn.cursor()
-        cur.row_factory = None
-        for e in entries_from_tuples(cur.execute(f"SELECT {ENTRY_COLUMNS} FROM list_entries")):
-            self.lists.add(e)
-        for r in db.execute("SELECT * FROM reputation"):
-            self.book.load_row(r)
-        for r in db.execute("SELECT * FROM learned_allow"):
-            self.learned.put(
-                LearnedNumber(
-                    int(r["user_id"]),
-                    str(r["tn"]),
-                    IdentityStrength(int(r["strength"])),
-                    str(r["how"]),
-                    float(r["learned"]),
-                    float(r["last_seen"]),
-                    int(r["count"]),
-                )
-            )
+        snap = feed.read_all(db)
+        feed.install(snap, self.lists, self.users, self.book, self.learned)
+        self._seq = snap.seq
 
     def close(self) -> None:
         """Commit everything queued and release the file."""
@@ -407,9 +387,37 @@ class Store(AccountsMixin):
             if horizon is not None:
                 db.execute("DELETE FROM calls WHERE time < ?", [horizon])
                 db.execute("DELETE FROM feedback_events WHERE time < ?", [horizon])
+            db.execute("DELETE FROM changes WHERE time < ?", [t - FEED_RETENTION])
 
         await self.write(fn)
         return purged, len(gone)
+
+    async def sync(self) -> int:
+        """Apply changes other processes made to the file (several worker processes).
+
+        Returns how many change records were applied (-1: everything was reloaded). One
+        process alone never needs this; with workers, run :meth:`follow`.
+        """
+        async with self._sync_lock:
+            since = self._seq
+            res = await asyncio.wrap_future(self._writer.submit(lambda db: feed.fetch(db, since)))
+            if isinstance(res, feed.Snapshot):
+                feed.install(res, self.lists, self.users, self.book, self.learned)
+                self._seq = res.seq
+                return -1
+            feed.apply(res, self.lists, self.users, self.book, self.learned)
+            self._seq = res.seq
+            return res.count
+
+    async def follow(self, interval: float = 1.0) -> None:
+        """Run :meth:`sync` forever, every ``interval`` seconds (cancel the task to stop)."""
+        while True:
+            try:
+                while await self.sync() >= 20_000:
+                    pass
+            except (sqlite3.Error, WriterClosed) as exc:
+                log.warning("reputation store sync failed: %s", exc)
+            await asyncio.sleep(interval)
 
     async def aclose(self) -> None:
         """:meth:`close` without blocking the event loop (for aiohttp cleanup contexts)."""

@@ -352,6 +352,11 @@ class UserDirectory:
         return None if u is None or u.disabled else u
 
     # writes (store only) ----------------------------------------------------
+    def clear(self) -> None:
+        for d in (self._by_id, self._by_name, self._by_tn, self._tokens, self._passwords):
+            d.clear()
+        self._settings.clear()
+
     def put_user(self, u: User, password_hash: str | None) -> None:
         old = self._by_id.get(u.id)
         if old is not None:

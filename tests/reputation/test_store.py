@@ -21,9 +21,10 @@ from .storekit import FAST, global_entry, raw, store, user_entry
 
 __all__ = ["store"]
 
+ALL_MIGRATIONS = ["0001_initial", "0002_call_reports", "0003_change_feed"]
 TABLES = {
     "users", "user_numbers", "tokens", "settings", "list_entries", "reputation",
-    "learned_allow", "calls", "feedback_events", "voicemails",
+    "learned_allow", "calls", "feedback_events", "voicemails", "changes",
 }  # fmt: skip
 
 
@@ -35,14 +36,16 @@ def test_migrations_from_empty_then_reopen_is_idempotent(tmp_path: Path) -> None
         names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert names >= TABLES
         applied = [r[0] for r in c.execute("SELECT name FROM _sqlite_migrations")]
-        assert applied == ["0001_initial", "0002_call_reports"]
+        assert applied == ALL_MIGRATIONS
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     for _ in range(2):
         Store.open(path, FAST).close()
     with raw(path) as c:
-        assert c.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 2
+        assert c.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == len(
+            ALL_MIGRATIONS
+        )
     db = Database(sqlite3.connect(path))
-    assert migrations.schema_version(db) == 2
+    assert migrations.schema_version(db) == len(ALL_MIGRATIONS)
     assert migrations.unknown_migrations(db) == []
 
 
@@ -262,7 +265,7 @@ def test_upgrade_from_the_first_schema_keeps_rows(tmp_path: Path) -> None:
             lambda d: [dict(r) for r in d.execute("SELECT call_id, outcome, report FROM calls")]
         )
         assert rows == [{"call_id": "old", "outcome": "bye", "report": None}]
-        assert s.read_sync(migrations.schema_version) == 2
+        assert s.read_sync(migrations.schema_version) == len(ALL_MIGRATIONS)
     finally:
         s.close()
 
