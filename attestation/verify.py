@@ -33,7 +33,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from . import identity as identity_mod
 from . import passport as passport_mod
@@ -42,9 +42,20 @@ from .failure import Failure, Reason, class_of
 from .identity import IdentityHeader
 from .model import IdentityInput, Verdict, Verstat
 from .passport import SUPPORTED_PPTS, Passport
+from .rcd import rich_call_data
+from .reason import reason_header, stir_reason_headers
 from .replay import ReplayCache
 from .tn import is_anonymous, tn_from_uri
 from .tnauthlist import ServiceProviderCode, TNAuthList
+
+__all__ = [
+    "CertLookup",
+    "CertificateSource",
+    "Verifier",
+    "reason_header",  # re-exported: attestation.reason
+    "rich_call_data",  # re-exported: attestation.rcd
+    "stir_reason_headers",
+]
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -424,32 +435,6 @@ class Verifier:
         return replace(verdict, verstat=Verstat.NONE)
 
 
-def rich_call_data(claims: dict[str, Any]) -> dict[str, Any]:
-    """RFC 9795 Rich Call Data of a PASSporT that *verified*, reduced to what may be shown.
-
-    Only reached for valid verdicts (RCD from an unverified PASSporT must never reach the
-    callee). ``nam`` is required when ``rcd`` is present; ``crn`` (call reason) is a
-    top-level claim. Integrity of *referenced* content (``jcl``, ``icn``) is asserted by
-    ``rcdi`` digests that need the content fetched: this package opens no sockets for it,
-    so such RCD is marked ``integrity: "unverified"`` and a renderer should show ``nam``
-    and ``crn`` only. Certificate JWT claim constraints (RFC 8226 §8, RFC 9118) are not
-    evaluated. A malformed ``rcd`` is reported, never shown."""
-    rcd = claims.get("rcd")
-    if not isinstance(rcd, dict) or not isinstance(rcd.get("nam"), str) or not rcd["nam"]:
-        return {"valid": False, "problem": "rcd.nam missing or not a non-empty string"}
-    out: dict[str, Any] = {"valid": True, "nam": rcd["nam"][:256]}
-    crn = claims.get("crn")
-    if isinstance(crn, str) and crn:
-        out["crn"] = crn[:256]
-    referenced = [k for k in ("jcl", "icn") if isinstance(rcd.get(k), str)]
-    if referenced:
-        out["referenced"] = {k: rcd[k] for k in referenced}
-    out["integrity"] = "unverified" if referenced or "jcd" in rcd else "signed"
-    if "rcdi" in claims and not isinstance(claims["rcdi"], dict):
-        return {"valid": False, "problem": "rcdi is not a JSON object"}
-    return out
-
-
 def _cert_failure(cert: CertLookup) -> Failure:
     """The certificate source's failure as ours (its reason vocabulary passes through)."""
     default = Failure.of(Reason.CERT_UNAVAILABLE)
@@ -519,41 +504,3 @@ def _find_chain(
         return None
 
     return walk(shaken.dest_tns, ())
-
-
-def reason_header(verdict: Verdict, form: Literal["sip", "stir"] = "sip") -> str | None:
-    """The ``Reason`` header value for continue-with-reason, or None when nothing failed.
-
-    ``sip``: ``SIP ;cause=438 ;text="Invalid Identity Header"`` (ATIS-1000074 §5.3.2);
-    ``stir``: RFC 9410 ``STIR ;cause=438 ;text="…" ;ppi="..<signature>"``, the ``ppi``
-    naming the failing PASSporT by its compact form.
-    """
-    if verdict.sip_code is None or verdict.valid:
-        return None
-    token = verdict.details.get("failed_token")
-    ppi = None
-    if form == "stir" and isinstance(token, str) and token.count(".") == 2:
-        ppi = ".." + token.rsplit(".", 1)[1]
-    return _reason_value(
-        "STIR" if form == "stir" else "SIP", verdict.sip_code, verdict.sip_text or "", ppi
-    )
-
-
-def stir_reason_headers(verdict: Verdict) -> list[str]:
-    """RFC 9410 §4 (with RFC 9366 multiple values): one ``Reason: STIR`` value per Identity
-    header that failed, each naming its PASSporT by ``ppi`` — also when the call as a whole
-    verified through another Identity header. Empty when no value failed."""
-    out: list[str] = []
-    for f in verdict.details.get("failures", ()):
-        code = f.get("sip_code")
-        if isinstance(code, int) and 400 <= code < 500:
-            out.append(_reason_value("STIR", code, str(f.get("sip_text") or ""), f.get("ppi")))
-    return out
-
-
-def _reason_value(proto: str, code: int, text: str, ppi: str | None) -> str:
-    text = text.replace("\\", "").replace('"', "'")
-    value = f'{proto} ;cause={code} ;text="{text}"'
-    if ppi:
-        value += f' ;ppi="{ppi}"'
-    return value
