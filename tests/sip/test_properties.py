@@ -200,3 +200,30 @@ def test_remove_first_value_pops_one_element(fields: list[tuple[str, str]]) -> N
         before = h.values(name)
         after = h.remove_first_value(name).values(name)
         assert after == before[1:]
+
+
+_PIECES = [*'<>";:,=?@%[]\\/ \t', "sip:", "tel:", "SIP/2.0/UDP ", "z9hG4bK"]
+_ANY_TEXT = st.lists(
+    st.one_of(st.sampled_from(_PIECES), st.characters(blacklist_categories=("Cs",))),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_ANY_TEXT)
+def test_field_grammars_raise_only_sip_parse_error(text: str) -> None:
+    from proxy.sip import parse_cseq, parse_name_addr, parse_uri, parse_via
+    from proxy.sip.grammar import split_commas, unescape
+    from proxy.sip.headers import parse_contacts, parse_option_tags, parse_routes
+
+    for fn in (parse_uri, parse_via, parse_name_addr, parse_cseq):
+        try:
+            fn(text)
+        except SipParseError:
+            pass
+    for list_fn in (parse_contacts, parse_routes, parse_option_tags):
+        try:
+            list_fn(split_commas(text))
+        except SipParseError:
+            pass
+    unescape(text)
