@@ -8,11 +8,11 @@ RFC 8224 response a rejecting policy would send.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Verstat(str, Enum):
+class Verstat(StrEnum):
     """3GPP TS 24.229 ``verstat`` values put on the P-Asserted-Identity/From URI."""
 
     PASSED = "TN-Validation-Passed"
@@ -53,7 +53,7 @@ class Verdict:
     spc: str | None = None
     """Service Provider Code from the signing certificate's TNAuthList."""
     reason: str | None = None
-    """Failure reason from the fixed vocabulary (``stale``, ``bad_signature``, …); None when valid."""
+    """Failure reason from the fixed vocabulary (``stale``, ``bad_signature`` …); None if valid."""
     sip_code: int | None = None
     """RFC 8224 code for this failure (403, 428, 436, 437, 438); None when valid."""
     sip_text: str | None = None
