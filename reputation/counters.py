@@ -169,3 +169,17 @@ def add_counters(db: Database, kind: str, key: str, counts: dict[str, float], no
     """
     values = [counts.get(c, 0.0) for c in COUNTER_FIELDS]
     db.execute(_ADD_SQL, [kind, key, *values, now, now])
+
+
+NEUTRAL_COUNTERS = frozenset({"calls", "answered"})
+"""Volume facts: other processes pick these up at their next start, not through the feed."""
+
+
+def note_judgement(db: Database, kind: str, key: str, counts: dict[str, float]) -> None:
+    """Tell other processes sharing the file that this key's judgement counters changed."""
+    if counts.keys() - NEUTRAL_COUNTERS:
+        db.execute(
+            "INSERT INTO changes (time, tbl, k1, k2)"
+            " VALUES ((julianday('now') - 2440587.5) * 86400.0, 'reputation', ?, ?)",
+            [kind, key],
+        )

@@ -11,9 +11,11 @@ rows for their keys (present → put, gone → remove), and :func:`apply` puts t
 
 The store runs :func:`fetch` on its writer thread, so it is ordered with the process's own
 writes: a change this process made and already applied is simply applied again (same
-row). Counters are the exception: increments this process made after the fetch was queued
-are briefly hidden until the next sync brings them back from disk. If this process fell so
-far behind that the changes it needs were pruned, the whole state is read again.
+row). Reputation counters travel only when a judgement changed (a 607, a report, a
+challenge result: :func:`reputation.counters.note_judgement`), not on every call; the row
+read then carries every process's counts for that key, and increments this process made
+after the fetch was queued are hidden until the next sync. If this process fell so far
+behind that the changes it needs were pruned, the whole state is read again.
 """
 
 from __future__ import annotations

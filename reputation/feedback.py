@@ -33,7 +33,14 @@ from typing import Any, Protocol
 
 from sqlite_utils import Database
 
-from .counters import COUNTER_FIELDS, KeyKind, ReputationBook, ReputationCounters, add_counters
+from .counters import (
+    COUNTER_FIELDS,
+    KeyKind,
+    ReputationBook,
+    ReputationCounters,
+    add_counters,
+    note_judgement,
+)
 from .learned import (
     IdentityStrength,
     LearnedAllowBook,
@@ -369,6 +376,7 @@ class Feedback:
             )
             for kind_, key in targets:
                 add_counters(db, kind_.value, key, counts, now)
+                note_judgement(db, kind_.value, key, counts)
             if learned is not None:
                 upsert_learned(db, learned)
 

@@ -209,6 +209,15 @@ def m0003_change_feed(db: Database) -> None:
     # Counters are merged by addition now (several writers): see counters.add_counters.
 
 
+@migrations(name="0004_feed_judgements_only")
+def m0004_feed_judgements_only(db: Database) -> None:
+    """Plain call counts change on every call: feeding them to other processes would put
+    several change rows per call in the file. The feedback writer now records a change only
+    for judgements (607s, reports, challenge results ...), see counters.note_judgement."""
+    for event in ("insert", "update", "delete"):
+        db.execute(f"DROP TRIGGER feed_reputation_{event}")
+
+
 def unknown_migrations(db: Database) -> list[str]:
     """Applied steps this code does not know: the file comes from a newer spitwall."""
     known = {m.name for m in migrations._migrations}

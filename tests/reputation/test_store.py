@@ -21,7 +21,12 @@ from .storekit import FAST, global_entry, raw, store, user_entry
 
 __all__ = ["store"]
 
-ALL_MIGRATIONS = ["0001_initial", "0002_call_reports", "0003_change_feed"]
+ALL_MIGRATIONS = [
+    "0001_initial",
+    "0002_call_reports",
+    "0003_change_feed",
+    "0004_feed_judgements_only",
+]
 TABLES = {
     "users", "user_numbers", "tokens", "settings", "list_entries", "reputation",
     "learned_allow", "calls", "feedback_events", "voicemails", "changes",

@@ -83,12 +83,24 @@ async def test_counters_from_several_processes_add_up(tmp_path: Path) -> None:
         await b.write(lambda db: None)
         await a.sync()
         await b.sync()
+        # a judgement travels through the feed, carrying the key's counts as they are on disk
         for s in (a, b):
             c = s.book.get("ip", "192.0.2.9", T0)
             assert c.calls == pytest.approx(4.0) and c.reports_spam == pytest.approx(1.0)
+        n = await a.read(
+            lambda db: db.execute(
+                "SELECT count(*) FROM changes WHERE tbl = 'reputation'"
+            ).fetchone()[0]
+        )
+        assert n == 2  # the report on the caller TN (attested A) and on the source IP
+        # plain call counts are not fed (several rows per call); the next start sees them
+        a.feedback.record_call(call("a9"), user_id=None, score=None, action="forward")
+        await a.write(lambda db: None)
+        await b.sync()
+        assert b.book.get("ip", "192.0.2.9", T0).calls == pytest.approx(4.0)
         c2 = Store.open(path, FAST)
         try:
-            assert c2.book.get("tn", "12025550111", T0).calls == pytest.approx(4.0)
+            assert c2.book.get("tn", "12025550111", T0).calls == pytest.approx(5.0)
         finally:
             c2.close()
     finally:
