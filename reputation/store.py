@@ -372,7 +372,11 @@ class Store(AccountsMixin):
         return len(ids)
 
     async def maintain(
-        self, now: float | None = None, *, counter_floor: float = 0.01
+        self,
+        now: float | None = None,
+        *,
+        counter_floor: float = 0.01,
+        wall_now: float | None = None,
     ) -> tuple[int, int]:
         """Housekeeping for a timer (hourly is plenty): drop expired list entries, reputation
         keys whose every counter decayed below ``counter_floor``, and call history older than
@@ -381,13 +385,15 @@ class Store(AccountsMixin):
         purged = await self.purge_expired(t)
         gone = self.book.prune(t, counter_floor)
         horizon = t - self.config.history_days * 86_400.0 if self.config.history_days > 0 else None
+        wall = time.time() if wall_now is None else wall_now
 
         def fn(db: Database) -> None:
             db.conn.executemany("DELETE FROM reputation WHERE key_kind = ? AND key = ?", gone)
             if horizon is not None:
                 db.execute("DELETE FROM calls WHERE time < ?", [horizon])
                 db.execute("DELETE FROM feedback_events WHERE time < ?", [horizon])
-            db.execute("DELETE FROM changes WHERE time < ?", [t - FEED_RETENTION])
+            # change rows carry the wall-clock time SQLite stamped them with
+            db.execute("DELETE FROM changes WHERE time < ?", [wall - FEED_RETENTION])
 
         await self.write(fn)
         return purged, len(gone)

@@ -121,7 +121,7 @@ async def test_a_process_far_behind_reloads_everything(tmp_path: Path) -> None:
         assert await b.sync() == 0
         # maintain() prunes by age
         await a.add_entry(global_entry(ListKind.BLOCK, "+1777*"))
-        await a.maintain(time.time() + FEED_RETENTION + 1)
+        await a.maintain(wall_now=time.time() + FEED_RETENTION + 1)
         n = await a.read(lambda db: db.execute("SELECT count(*) FROM changes").fetchone()[0])
         assert n == 0
         assert await b.sync() == -1 and len(b.global_lists()) == 3
