@@ -151,7 +151,13 @@ def _json_object(data: bytes, what: str) -> dict[str, Any] | Failure:
 def _is_number(v: Any) -> bool:
     """A JSON number: int or finite float, never bool (``type`` is exact, so bool fails)."""
     kind = type(v)
-    return kind is int or (kind is float and math.isfinite(v))
+    if kind is int:  # bounded: a 400-digit "NumericDate" must not overflow float()
+        return bool(-_MAX_INT_CLAIM <= v <= _MAX_INT_CLAIM)
+    return kind is float and math.isfinite(v)
+
+
+_MAX_INT_CLAIM = 2**53
+"""Largest integer a JSON number claim may hold (exact in IEEE doubles, RFC 7493 §2.2)."""
 
 
 def decode(token: str, *, expect_ppt: str | None = None) -> Passport | Failure:

@@ -160,6 +160,8 @@ def _hdr(**changes: Any) -> dict[str, Any]:
         (HEADER, _claims(iat="1800000000"), "bad_claim"),  # RFC 8588 erratum: quoted iat
         (HEADER, _claims(iat=True), "bad_claim"),
         (HEADER, _claims(iat=None), "bad_claim"),
+        (HEADER, _claims(iat=10**400), "bad_claim"),  # would overflow float()
+        (HEADER, _claims(iat=2**53 + 1), "bad_claim"),
         (HEADER, _claims(orig=...), "missing_claim"),
         (HEADER, _claims(orig="12155551212"), "bad_claim"),  # libstirshaken legacy strings
         (HEADER, _claims(orig={"tn": 12155551212}), "bad_claim"),
