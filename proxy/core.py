@@ -218,7 +218,8 @@ class ProxyCore:
         self._ctx: dict[Key, _Ctx] = {}
         self._by_branch: dict[str, _Ctx] = {}
         self._screening: dict[str, _Ctx] = {}
-        self._heap: list[tuple[float, int, _Ctx]] = []
+        self._heap: list[tuple[float, int, str]] = []
+        self._timed: dict[str, _Ctx] = {}
         self._seq = count()
         self._ids = count(1)
         self._out: list[Effect] = []
@@ -250,7 +251,7 @@ class ProxyCore:
         while heap and heap[0][0] <= now:
             entry = heapq.heappop(heap)
             if self._valid(entry):
-                self._proxy_timer(entry[2], entry[0], now)
+                self._proxy_timer(self._timed[entry[2]], entry[0], now)
 
     def receive(self, data: bytes, peer: Peer, now: float) -> None:
         if not data.strip(b"\r\n \t"):
@@ -711,6 +712,7 @@ class ProxyCore:
                             self.wall_offset,
                         )
                     )
+                self._finished(ctx)
         self.metrics.response(status, "relayed")
         self._run(ctx, ctx.server, ctx.server.send_response(status, up.to_bytes(), now), now)  # type: ignore[attr-defined]
 
@@ -740,6 +742,7 @@ class ProxyCore:
         resp = make_response(stamped, code, reason, to_tag=ctx.to_tag, headers=headers)
         ctx.final_sent, ctx.final_code = True, code
         self._final_outcome(ctx, code, now)
+        self._finished(ctx)
         self.metrics.response(code, "local")
         self._run(ctx, ctx.server, ctx.server.send_response(code, resp.to_bytes(), now), now)  # type: ignore[attr-defined]
 
@@ -763,6 +766,7 @@ class ProxyCore:
             if self.table.add(key, server) is Admission.ADDED:
                 ctx = _Ctx(next(self._ids), req, req, req, server, upstream, None, None)
                 ctx.final_sent, ctx.final_code = True, code
+                self._finished(ctx)
                 self._ctx[key] = ctx
                 self._run(ctx, server, server.send_response(code, resp, now), now)
                 return
@@ -857,12 +861,30 @@ class ProxyCore:
             self._branch_failed(ctx, 408, "Request Timeout", now)
 
     def _push(self, deadline: float, ctx: _Ctx) -> None:
-        heapq.heappush(self._heap, (deadline, next(self._seq), ctx))
+        # The heap holds ids, not contexts: a Timer C entry lives 3 minutes, and keeping
+        # every answered call's messages alive that long would cost memory and GC time.
+        self._timed[ctx.id] = ctx
+        heapq.heappush(self._heap, (deadline, next(self._seq), ctx.id))
 
-    @staticmethod
-    def _valid(entry: tuple[float, int, _Ctx]) -> bool:
-        deadline, _, ctx = entry
-        return not ctx.final_sent and deadline in (ctx.timer_c, ctx.cancel_deadline)
+    def _valid(self, entry: tuple[float, int, str]) -> bool:
+        deadline, _, cid = entry
+        ctx = self._timed.get(cid)
+        return (
+            ctx is not None
+            and not ctx.final_sent
+            and deadline in (ctx.timer_c, ctx.cancel_deadline)
+        )
+
+    def _finished(self, ctx: _Ctx) -> None:
+        """The final response went upstream: drop timers and what only mattered before.
+
+        The context stays filed under its transactions until they end (to absorb
+        retransmissions and relay 2xx retransmissions), so it keeps only what that needs.
+        """
+        self._timed.pop(ctx.id, None)
+        ctx.timer_c = ctx.cancel_deadline = None
+        ctx.received = ctx.stamped = ctx.request = None  # type: ignore[assignment]
+        ctx.facts = None
 
     def _final_outcome(self, ctx: _Ctx, code: int, now: float) -> None:
         if ctx.invite and ctx.initial and ctx.facts is not None:
