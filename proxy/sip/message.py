@@ -218,8 +218,14 @@ class Headers:
         index = self._index
         if index is None:
             index = {}
+            known = _KNOWN.get
             for i, (name, _) in enumerate(self._fields):
-                index.setdefault(header_key(name), []).append(i)
+                key = known(name) or header_key(name)
+                pos = index.get(key)
+                if pos is None:
+                    index[key] = [i]
+                else:
+                    pos.append(i)
             self._index = index
         return index
 
