@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reputation.csvio import export_list_csv, parse_expiry, parse_list_csv
 from reputation.lists import Invalid, ListEntry, ListKind, ListPattern, ListScope, ListSource
@@ -186,3 +188,15 @@ async def test_import_through_the_store_keeps_good_rows(store: Store) -> None:
     assert hit is not None and hit.kind is ListKind.ALLOW and hit.entry.source is ListSource.CSV
     exported = export_list_csv(store.lists_for_user(uid))
     assert exported.splitlines()[1].startswith("+15551234567,block,")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(max_size=400) | st.text(max_size=400).map(lambda t: "number,kind,note,expires\n" + t)
+)
+def test_arbitrary_input_never_crashes(data: bytes | str) -> None:
+    r = parse_list_csv(data, scope=ListScope.GLOBAL, user_id=None, now=NOW)
+    assert all(e.line >= 1 and e.reason for e in r.errors)
+    assert len(r.entries) == len(r.lines)
+    for e in r.entries:
+        assert e.pattern.digits.isdigit() and 1 <= len(e.pattern.digits) <= 15

@@ -316,3 +316,12 @@ async def test_deleting_a_user_drops_their_entries(store: Store) -> None:
         await store.read(lambda db: db.execute("SELECT count(*) FROM list_entries").fetchone()[0])
         == 0
     )
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=30) | st.from_regex(r"\+?[0-9 ()\-.]{0,20}\*?", fullmatch=True))
+def test_parse_pattern_never_crashes(text: str) -> None:
+    r = parse_pattern(text)
+    if not isinstance(r, Invalid):
+        assert r.digits.isascii() and r.digits.isdigit() and r.digits[0] != "0"
+        assert parse_pattern(str(r)) == r

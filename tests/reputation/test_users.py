@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reputation.lists import Invalid
 from reputation.store import Store
@@ -197,3 +199,33 @@ async def test_settings_patch_merges_and_null_resets(store: Store) -> None:
     assert isinstance(bad, Invalid)
     assert store.settings(uid) == s
     assert isinstance(await store.update_settings(9999, {}), Invalid)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_KEYS = st.sampled_from(
+    [
+        "monitor",
+        "strictness",
+        "anonymous",
+        "band_actions",
+        "reject_code",
+        "learn_allow",
+        "greeting",
+        "x",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON | st.dictionaries(_KEYS, _JSON, max_size=4))
+def test_arbitrary_settings_never_crash(data: object) -> None:
+    r = parse_settings(data)
+    assert isinstance(r, UserSettings | Invalid)
+    if isinstance(r, UserSettings):
+        assert parse_settings(r.to_json()) == r
