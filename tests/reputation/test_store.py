@@ -12,7 +12,7 @@ from sqlite_utils import Database
 from reputation import migrations
 from reputation.config import StoreConfig
 from reputation.feedback import KeyKind, OutcomeKind
-from reputation.lists import ListKind
+from reputation.lists import Invalid, ListKind
 from reputation.model import CallFacts, Reason, Score
 from reputation.records import NewVoicemail
 from reputation.store import Store, StoreError, store_path
@@ -341,5 +341,41 @@ async def test_maintain_purges_and_prunes(tmp_path: Path) -> None:
         assert await s.read(lambda db: db.execute("SELECT count(*) FROM calls").fetchone()[0]) == 1
         await s.maintain(now + 366 * 86_400)
         assert await s.read(lambda db: db.execute("SELECT count(*) FROM calls").fetchone()[0]) == 0
+    finally:
+        s.close()
+
+
+async def test_voicemail_and_calls_are_isolated_per_user(tmp_path: Path) -> None:
+    s = Store.open(tmp_path / "r.sqlite3", FAST)
+    try:
+        a, b = await s.add_user("alice", "user"), await s.add_user("bob", "user")
+        assert isinstance(a, tuple) and isinstance(b, tuple)
+        alice, bob = a[0], b[0]
+        vm = await s.add_voicemail(NewVoicemail(alice.id, "+12025550111", 1.0, 3.0, "vm/a.wav", 10))
+        assert not isinstance(vm, type(None)) and hasattr(vm, "id")
+        vid = vm.id  # type: ignore[union-attr]
+        assert await s.get_voicemail(bob.id, vid) is None
+        assert await s.delete_voicemail(bob.id, vid) is None
+        assert not await s.mark_voicemail_heard(bob.id, vid)
+        assert await s.voicemails_for_user(bob.id) == []
+        assert await s.mark_voicemail_heard(alice.id, vid)
+        got = await s.get_voicemail(alice.id, vid)
+        assert got is not None and got.heard
+        assert isinstance(await s.add_voicemail(NewVoicemail(999, None, 1.0, 1.0, "x", 1)), Invalid)
+        deleted = await s.delete_voicemail(alice.id, vid)
+        assert deleted is not None and deleted.path == "vm/a.wav"
+        assert await s.voicemails_for_user(alice.id) == []
+        # paging through calls
+        for i in range(5):
+            f = CallFacts(
+                call_id=f"p{i}", caller="+1202555011" + str(i), callee="1555", time=float(i)
+            )
+            s.feedback.record_call(f, user_id=alice.id, score=None, action="forward")
+        await s.write(lambda db: None)
+        page1 = await s.calls_for_user(alice.id, limit=2)
+        page2 = await s.calls_for_user(alice.id, limit=2, before_id=page1[-1].id)
+        assert [c.call_id for c in page1 + page2] == ["p4", "p3", "p2", "p1"]
+        assert await s.get_call(page1[0].id, user_id=bob.id) is None
+        assert (await s.get_call(page1[0].id, user_id=None)) == page1[0]
     finally:
         s.close()
