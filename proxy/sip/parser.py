@@ -174,6 +174,8 @@ def _split_fields(
     specific error for each kind of bad line."""
     if lf_only:
         lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+        if any("\r" in ln for ln in lines):
+            raise SipParseError("Bare CR or LF in Header")
     else:
         lines = text.split("\r\n")
         nl = len(lines) - 1

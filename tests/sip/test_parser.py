@@ -161,6 +161,7 @@ BAD = [
     ("bad header name", invite(extra="Bad Name: x"), 400, "Bad Header Name"),
     ("fold first", b"INVITE sip:a@b SIP/2.0\r\n folded: x\r\n\r\n", 400, "Bad Header Folding"),
     ("bare CR", invite(extra="X-A: a\rb"), 400, "Bare CR or LF in Header"),
+    ("bare CR, LF-only", invite(extra="X-A: a\rb", eol="\n"), 400, "Bare CR or LF in Header"),
     (
         "bad via",
         invite().replace(b"Via: SIP/2.0/UDP 192.0.2.1:5060", b"Via: SIP/2.0 192.0.2.1"),

@@ -110,6 +110,8 @@ def test_parse_of_serialize_is_identity(msg: Request | Response) -> None:
     again = parse_message(wire, deep=True)
     assert again == msg
     assert again.to_bytes() == wire
+    head, _, body = wire.partition(b"\r\n\r\n")
+    assert parse_message(head.replace(b"\r\n", b"\n") + b"\n\n" + body) == msg  # bare LF
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
