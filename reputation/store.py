@@ -74,6 +74,8 @@ from .writer import Writer, WriterClosed
 
 T = TypeVar("T")
 log = logging.getLogger("spitwall.reputation.store")
+IMPORT_SLICE = 5000
+"""List entries written per transaction by :meth:`Store.add_entries`."""
 FEED_RETENTION = 3600.0
 """Seconds of change records kept for other processes (a process further behind reloads)."""
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -322,14 +324,21 @@ class Store(AccountsMixin):
             for _, e in ok
         ]
 
-        def fn(db: Database) -> list[tuple[int, float]]:
-            cur = db.conn.cursor()
-            cur.row_factory = None
-            return [cur.execute(sql, p).fetchone() for p in params]
+        def fn(chunk: list[tuple[Any, ...]]) -> Callable[[Database], list[tuple[int, float]]]:
+            def run(db: Database) -> list[tuple[int, float]]:
+                cur = db.conn.cursor()
+                cur.row_factory = None
+                return [cur.execute(sql, p).fetchone() for p in chunk]
 
-        if ok:
-            rows = await self.write(fn)
-            for (i, e), (entry_id, created) in zip(ok, rows, strict=True):
+            return run
+
+        # Big imports go in slices so the writer can commit other work in between (a
+        # crash mid-import keeps the slices done; importing again is idempotent).
+        for start in range(0, len(ok), IMPORT_SLICE):
+            rows = await self.write(fn(params[start : start + IMPORT_SLICE]))
+            for (i, e), (entry_id, created) in zip(
+                ok[start : start + IMPORT_SLICE], rows, strict=True
+            ):
                 entry = ListEntry(
                     entry_id,
                     e.scope,

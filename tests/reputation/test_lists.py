@@ -22,7 +22,7 @@ from reputation.lists import (
 )
 from reputation.store import Store
 
-from .storekit import FAST, global_entry, store, user_entry
+from .storekit import FAST, global_entry, pat, store, user_entry
 
 __all__ = ["store"]
 
@@ -325,3 +325,20 @@ def test_parse_pattern_never_crashes(text: str) -> None:
     if not isinstance(r, Invalid):
         assert r.digits.isascii() and r.digits.isdigit() and r.digits[0] != "0"
         assert parse_pattern(str(r)) == r
+
+
+async def test_big_imports_are_written_in_slices(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reputation.store as store_module
+
+    monkeypatch.setattr(store_module, "IMPORT_SLICE", 3)
+    before, _ = store.writer_stats
+    news = [global_entry(ListKind.BLOCK, f"+1555000{i:04d}") for i in range(10)]
+    out = await store.add_entries(
+        [*news, NewListEntry(ListScope.USER, None, ListKind.BLOCK, pat("+1*"))]
+    )
+    assert [isinstance(x, ListEntry) for x in out] == [True] * 10 + [False]
+    assert len({x.id for x in out if isinstance(x, ListEntry)}) == 10 == len(store.global_lists())
+    after, _ = store.writer_stats
+    assert after - before >= 4
