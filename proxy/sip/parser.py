@@ -81,6 +81,8 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
     while data.startswith(b"\r\n", start) or data.startswith(b"\n", start):
         start += 2 if data[start] == 13 else 1
     end = data.find(b"\r\n\r\n", start)
+    if end >= 0 and data.find(b"\n\n", start, end) >= 0:
+        end = -1  # a bare-LF header section ends first; the CRLFs are in its body
     if end >= 0:
         head, body_at, head_end, lf_only = data[start:end], end + 4, end + 2, False
     else:
