@@ -56,6 +56,7 @@ COUNTER_FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(ReputationCounters) if f.name != "first_seen"
 )
 _FIELD_INDEX = {name: i for i, name in enumerate(COUNTER_FIELDS)}
+assert len(COUNTER_FIELDS) == 12, "ReputationBook.get spells the counters out"
 _EMPTY = ReputationCounters()
 
 
@@ -89,12 +90,19 @@ class ReputationBook:
         return math.exp(-self._k * dt) if dt > 0 else 1.0
 
     def get(self, kind: KeyKind | str, key: str, now: float) -> ReputationCounters:
-        acc = self._accs.get((KeyKind(kind).value, key))
+        """Counters of ``key`` decayed to ``now`` (all zero for an unknown key or kind)."""
+        # KeyKind is a StrEnum: a member and its string hash alike, so either finds the key.
+        acc = self._accs.get((kind, key))
         if acc is None:
             return _EMPTY
-        f = self._factor(acc, now)
-        vals = {n: v * f for n, v in zip(COUNTER_FIELDS, acc.values, strict=True)}
-        return ReputationCounters(**vals, first_seen=acc.first_seen)
+        dt = now - acc.updated
+        f = math.exp(-self._k * dt) if dt > 0 else 1.0
+        v = acc.values
+        return ReputationCounters(
+            v[0] * f, v[1] * f, v[2] * f, v[3] * f, v[4] * f, v[5] * f,
+            v[6] * f, v[7] * f, v[8] * f, v[9] * f, v[10] * f, v[11] * f,
+            acc.first_seen,
+        )  # fmt: skip
 
     def bump(self, kind: KeyKind, key: str, now: float, counts: dict[str, float]) -> _Acc:
         """Decay the key to ``now`` and add ``counts`` (counter name → amount)."""
