@@ -361,8 +361,9 @@ class _Common:
 
     @property
     def vias(self) -> list[Via]:
+        """Every Via value, top first (a fresh list; the parsed values are cached)."""
         h = self.headers
-        return h.cached("vias", lambda: [parse_via(v) for v in h.values("via")])
+        return list(h.cached("vias", lambda: tuple(parse_via(v) for v in h.values("via"))))
 
     @property
     def top_via(self) -> Via | None:
