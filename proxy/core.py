@@ -254,7 +254,7 @@ class ProxyCore:
                 self._proxy_timer(self._timed[entry[2]], entry[0], now)
 
     def receive(self, data: bytes, peer: Peer, now: float) -> None:
-        if not data.strip(b"\r\n \t"):
+        if len(data) < 8 and not data.strip(b"\r\n \t"):
             return  # keep-alive
         is_response = data.startswith(b"SIP/")
         if not is_response and self.limiter is not None:
@@ -298,7 +298,7 @@ class ProxyCore:
             return  # CANCELled while screening
         action = action if action is not None else Forward(note="timeout" if timed_out else "error")
         kind = type(action).__name__.lower()
-        self.metrics.screening_outcomes.labels(kind).inc()
+        self.metrics.screening_outcome(kind)
         ctx.decision_id = getattr(action, "decision_id", None) or None
         log.info(
             "screened",

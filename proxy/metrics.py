@@ -60,6 +60,7 @@ class ProxyMetrics:
         )
         self._method_children: dict[str, Counter] = {}
         self._code_children: dict[tuple[int, str], Counter] = {}
+        self._outcome_children: dict[str, Counter] = {}
 
     KNOWN_METHODS = frozenset(
         {
@@ -95,6 +96,12 @@ class ProxyMetrics:
         if child is None:
             label = str(code) if 100 <= code <= 699 else "invalid"
             child = self._code_children[key] = self.responses.labels(label, origin)  # type: ignore[assignment]
+        child.inc()
+
+    def screening_outcome(self, action: str) -> None:
+        child = self._outcome_children.get(action)
+        if child is None:
+            child = self._outcome_children[action] = self.screening_outcomes.labels(action)  # type: ignore[assignment]
         child.inc()
 
     def drop(self, reason: str) -> None:

@@ -28,7 +28,7 @@ from .effects import Alias, Effect, Screen, Send
 from .metrics import ProxyMetrics
 from .ratelimit import RateLimiter
 from .routing import Router
-from .screen import Action, ForwardAll, IgnoreOutcomes, OutcomeObserver, Screener
+from .screen import Action, Forward, ForwardAll, IgnoreOutcomes, OutcomeObserver, Screener
 from .sip import Limits, SipParseError
 from .sip.framing import StreamFramer
 from .transport.base import LocalAddress, Peer, TransportName
@@ -52,12 +52,22 @@ class Bound:
         return f"{self.transport} {host}:{self.port}"
 
 
+_IP_CACHE: dict[str, bool] = {}
+
+
 def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    """True for an IP literal (cached: the same few peers come up on every send)."""
+    hit = _IP_CACHE.get(host)
+    if hit is None:
+        try:
+            ipaddress.ip_address(host)
+            hit = True
+        except ValueError:
+            hit = False
+        if len(_IP_CACHE) > 100_000:
+            _IP_CACHE.clear()
+        _IP_CACHE[host] = hit
+    return hit
 
 
 class ProxyServer:
@@ -223,6 +233,11 @@ class ProxyServer:
         if isinstance(eff, Send):
             self._send(eff)
         elif isinstance(eff, Screen):
+            if type(self.screener) is ForwardAll and self.core is not None:
+                # The default screener decides synchronously: skip the task round trip.
+                self.metrics.screening.observe(0.0)
+                self.core.screened(eff.key, Forward(note="default screener"), self._loop.time())  # type: ignore[union-attr]
+                return
             task = self._loop.create_task(self._screen(eff))  # type: ignore[union-attr]
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
