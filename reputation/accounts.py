@@ -101,7 +101,7 @@ class AccountsMixin:
         except ValueError:
             return Invalid("role", f"must be one of user, admin, auditor; got {role!r}")
         digits: list[str] = []
-        for i, tn in enumerate(tns):
+        for i, tn in enumerate([tns] if isinstance(tns, str) else tns):
             d = parse_tn(tn, f"tns[{i}]")
             if isinstance(d, Invalid):
                 return d
@@ -156,6 +156,8 @@ class AccountsMixin:
             return Invalid("user", f"no user {user_id}")
         if not isinstance(label, str) or len(label) > 100:
             return Invalid("label", "at most 100 characters")
+        if expires is not None and not expires > t:
+            return Invalid("expires", "must lie in the future")
         raw = new_token()
         th = hash_token(raw)
         tid = await self.write(

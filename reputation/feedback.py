@@ -28,7 +28,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import Enum, IntEnum, StrEnum
 from typing import Any, Protocol
 
 from sqlite_utils import Database
@@ -48,7 +48,7 @@ from .learned import (
     identity_strength,
     upsert_learned,
 )
-from .model import CallFacts, Reason, Score
+from .model import ActionKind, CallFacts, Reason, Score
 
 # ---------------------------------------------------------------------------- outcomes
 
@@ -209,7 +209,7 @@ class Feedback:
         *,
         user_id: int | None,
         score: Score | None,
-        action: str,
+        action: ActionKind | str,
         now: float | None = None,
     ) -> CallContext:
         """Count a screened call on its keys and store its record (fire-and-forget)."""
@@ -239,7 +239,7 @@ class Feedback:
             facts.spc,
             None if score is None else score.value,
             reasons,
-            str(action),
+            action.value if isinstance(action, Enum) else str(action),
         ]
 
         def write(db: Database) -> None:

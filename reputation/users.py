@@ -242,9 +242,9 @@ def parse_settings(data: object, base: UserSettings | None = None) -> UserSettin
             for band, action in v.items():
                 if band not in BANDS:
                     return Invalid(f"{f}.{band}", f"unknown band (bands: {', '.join(BANDS)})")
-                if action not in _ACTIONS:
+                if not isinstance(action, str) or action not in _ACTIONS:
                     return Invalid(f"{f}.{band}", f"action must be one of {', '.join(_ACTIONS)}")
-                pairs.append((band, str(action)))
+                pairs.append((band, ActionKind(action).value))
             changes[key] = tuple(sorted(pairs))
     return replace(s, **changes)
 

@@ -343,3 +343,11 @@ async def test_call_row_outcomes(store: Store) -> None:
         True,
         "not_spam",
     )
+
+
+async def test_action_enum_is_stored_by_value(store: Store) -> None:
+    from reputation.model import ActionKind
+
+    store.feedback.record_call(facts("e1"), user_id=None, score=None, action=ActionKind.CHALLENGE)
+    await store.write(lambda db: None)
+    assert [c.action for c in await store.recent_calls()] == ["challenge"]

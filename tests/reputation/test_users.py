@@ -229,3 +229,10 @@ def test_arbitrary_settings_never_crash(data: object) -> None:
     assert isinstance(r, UserSettings | Invalid)
     if isinstance(r, UserSettings):
         assert parse_settings(r.to_json()) == r
+
+
+async def test_single_tn_string_and_token_expiry_in_the_past(store: Store) -> None:
+    r = await store.add_user("alice", "user", tns="+15551230001")  # type: ignore[arg-type]
+    assert isinstance(r, tuple) and r[0].tns == ("15551230001",)
+    bad = await store.create_token(r[0].id, "old", expires=5.0, now=10.0)
+    assert isinstance(bad, Invalid) and bad.field == "expires"
