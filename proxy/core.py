@@ -44,6 +44,7 @@ from __future__ import annotations
 import heapq
 import logging
 from itertools import count
+from typing import cast
 
 from .build import (
     build_ack,
@@ -71,7 +72,16 @@ from .rules import (
     reply_peer,
     via_target,
 )
-from .screen import Action, Divert, Forward, IgnoreOutcomes, Outcome, OutcomeObserver, Reject
+from .screen import (
+    Action,
+    Divert,
+    Forward,
+    IgnoreOutcomes,
+    InviteFacts,
+    Outcome,
+    OutcomeObserver,
+    Reject,
+)
 from .sip import (
     Limits,
     Request,
@@ -152,10 +162,10 @@ class _Ctx:
         request: Request,
         received: Request,
         stamped: Request,
-        server: Transaction,
+        server: InviteServer | NonInviteServer,
         upstream: Peer,
         in_local: LocalAddress | None,
-        hop: NextHop | None,
+        hop: NextHop | NoRoute | None,
     ) -> None:
         self.id = str(cid)
         self.request = request
@@ -183,7 +193,7 @@ class _Ctx:
         self.timer_c: float | None = None
         self.cancel_deadline: float | None = None
         self.screening = False
-        self.facts = None
+        self.facts: InviteFacts | None = None
         self.decision_id: str | None = None
         self.to_tag: str | None = None
 
@@ -244,7 +254,7 @@ class ProxyCore:
 
     def handle_timer(self, now: float) -> None:
         for tx, actions in self.table.handle_timer(now):
-            ctx = self._ctx.get(tx.key)  # type: ignore[arg-type]
+            ctx = self._ctx.get(cast(Key, tx.key))
             if ctx is not None:
                 self._run(ctx, tx, actions, now)
         heap = self._heap
@@ -842,7 +852,7 @@ class ProxyCore:
                 if tx is ctx.client:
                     self._branch_failed(ctx, 503, "Next Hop Unreachable", now)
             elif isinstance(a, Terminated):
-                self._ctx.pop(tx.key, None)  # type: ignore[arg-type]
+                self._ctx.pop(cast(Key, tx.key), None)
                 if tx is ctx.client:
                     self._by_branch.pop(ctx.branch, None)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Literal
 
 from .screen import InviteFacts, Outcome
 
@@ -53,7 +54,7 @@ class DialogOutcomes:
         e = self._entries.pop(call_id, None)
         if e is None:
             return None
-        by = "caller" if from_tag == e.caller_tag else "callee"
+        by: Literal["caller", "callee"] = "caller" if from_tag == e.caller_tag else "callee"
         return Outcome(
             "bye",
             call_id,

@@ -27,7 +27,8 @@ from .config import SpitwallConfig
 log = logging.getLogger("spitwall.runtime")
 
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
-HEALTH_KEY = web.AppKey("health", Callable[[], dict[str, object]])  # type: ignore[arg-type]
+HealthFn = Callable[[], dict[str, object]]
+HEALTH_KEY: web.AppKey[HealthFn] = web.AppKey("health")
 
 AppExtension = Callable[[web.Application], None]
 """Adds routes (or sub-apps, middlewares, cleanup contexts) to the shared HTTP app."""

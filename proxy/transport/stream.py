@@ -65,7 +65,7 @@ class StreamConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername") or ("", 0)
         self.host, self.port = peer[0], peer[1]
         if not self.pool.admit(self):
-            transport.abort()
+            transport.abort()  # type: ignore[attr-defined]
             self.closed = True
             return
         self.pool.register(self)
