@@ -276,22 +276,31 @@ def _display_tokens(text: str, whole: str) -> str:
     words = text.split()
     for w in words:
         if not all(c in TOKEN_CHARS for c in w):
-            raise SipParseError("Bad Display Name", detail=whole[:80])
+            raise SipParseError("Bad Display Name", detail="non-token characters: " + whole[:80])
     return " ".join(words)
 
 
 def parse_name_addr(value: str, what: str = "Address") -> NameAddr:
-    """Parse a name-addr / addr-spec with header parameters. 400 when malformed."""
-    m = _NA_FAST_RE.match(value)
-    if m is not None:
-        quoted, plain, uri_text, params_text = m.groups()
-        return NameAddr(
-            parse_uri(uri_text),
-            quoted if quoted is not None else plain,
-            _split_params(params_text),
-            True,
-        )
-    return _parse_name_addr_slow(value, what)
+    """Parse a name-addr / addr-spec with header parameters.
+
+    Raises ``SipParseError("Bad <what>")`` (400); ``detail`` says what is wrong (an
+    unterminated quoted string, a non-token display name, spaces inside ``<>``, a bad URI).
+    """
+    try:
+        m = _NA_FAST_RE.match(value)
+        if m is not None:
+            quoted, plain, uri_text, params_text = m.groups()
+            return NameAddr(
+                parse_uri(uri_text),
+                quoted if quoted is not None else plain,
+                _split_params(params_text),
+                True,
+            )
+        return _parse_name_addr_slow(value, what)
+    except SipParseError as exc:
+        if exc.reason == f"Bad {what}":
+            raise
+        raise SipParseError(f"Bad {what}", detail=f"{exc.reason}: {exc.detail}") from None
 
 
 def _parse_name_addr_slow(value: str, what: str = "Address") -> NameAddr:

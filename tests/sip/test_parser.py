@@ -172,7 +172,7 @@ BAD = [
         "bad from",
         invite().replace(b'From: "Alice" <', b'From: "Alice <'),
         400,
-        "Unterminated Quoted String",
+        "Bad From",
     ),
     ("status 99", b"SIP/2.0 99 Low\r\n\r\n", 400, "Bad Status-Line"),
     ("status 5 digits", RESPONSE.replace(b"180", b"18000"), 400, "Bad Status-Line"),

@@ -69,7 +69,7 @@ INVALID: dict[str, tuple[str, int, str, bool]] = {
     "scalar02.dat": ("3.1.2.4", 400, "Bad CSeq", False),
     # a response: nobody is answered, the proxy drops it (error_response -> None)
     "scalarlg.dat": ("3.1.2.5", 400, "Bad CSeq", False),
-    "quotbal.dat": ("3.1.2.6", 400, "Unterminated Quoted String", False),
+    "quotbal.dat": ("3.1.2.6", 400, "Bad To", False),
     "ltgtruri.dat": ("3.1.2.7", 400, "Bad Request-URI", False),
     "lwsruri.dat": ("3.1.2.8", 400, "Bad Request-Line", False),
     "lwsstart.dat": ("3.1.2.9", 400, "Bad Request-Line", False),
@@ -79,7 +79,7 @@ INVALID: dict[str, tuple[str, int, str, bool]] = {
     # Contact is not on a proxy's path; only the deep parse looks at it
     "regbadct.dat": ("3.1.2.13", 400, "Bad Contact", True),
     "badaspec.dat": ("3.1.2.14", 400, "Bad To", False),
-    "baddn.dat": ("3.1.2.15", 400, "Bad Display Name", False),
+    "baddn.dat": ("3.1.2.15", 400, "Bad From", False),
     "badvers.dat": ("3.1.2.16", 505, "Version Not Supported", False),
     "mismatch01.dat": ("3.1.2.17", 400, "CSeq Method Mismatch", False),
     # RFC prefers 501 for an unknown method but allows 400; a proxy forwards unknown
@@ -254,7 +254,8 @@ def test_baddn_over_a_stream_uses_the_terminated_variant() -> None:
     assert len(frames) == 1
     with pytest.raises(SipParseError) as info:
         parse_message(frames[0])
-    assert info.value.reason == "Bad Display Name"
+    assert info.value.reason == "Bad From"
+    assert "Bad Display Name" in info.value.detail
 
 
 @pytest.mark.parametrize("name", sorted(VALID))
