@@ -89,6 +89,7 @@ _SIMPLE: dict[OutcomeKind, tuple[str, Polarity]] = {
     OutcomeKind.VOICEMAIL_LEFT: ("voicemail_left", Polarity.POSITIVE),
     OutcomeKind.VOICEMAIL_NONE: ("voicemail_none", Polarity.NEGATIVE),
 }
+_REACHES_CALLEE = frozenset({"forward", "forward_tagged"})
 _REPORTS = {OutcomeKind.REPORT_SPAM: "spam", OutcomeKind.REPORT_NOT_SPAM: "not_spam"}
 _ONCE_PER_CALL = frozenset(
     {
@@ -124,6 +125,14 @@ class CallContext:
     strength: IdentityStrength
     answered: bool = False
     applied: set[OutcomeKind] = field(default_factory=set)
+    action: str = "forward"
+    """What was done with the call. Only a call that rang the callee (forward,
+    forward_tagged) turns final responses and BYEs into evidence: a 607 that spitwall sent
+    itself, or the IVR answering a diverted call, says nothing about the caller."""
+
+    @property
+    def reached_callee(self) -> bool:
+        return self.action in _REACHES_CALLEE
 
 
 class UnknownCall(StrEnum):
@@ -216,8 +225,15 @@ class Feedback:
         t = facts.time if now is None else now
         tn = caller_digits(facts.caller)
         keys = call_keys(tn, facts.source_ip, facts.origid, facts.spc)
+        action_name = action.value if isinstance(action, Enum) else str(action)
         ctx = CallContext(
-            facts.call_id, t, user_id, tn, keys, identity_strength(facts.verstat, facts.attest)
+            facts.call_id,
+            t,
+            user_id,
+            tn,
+            keys,
+            identity_strength(facts.verstat, facts.attest),
+            action=action_name,
         )
         self._remember(ctx)
         for kind, key in keys:
@@ -239,7 +255,7 @@ class Feedback:
             facts.spc,
             None if score is None else score.value,
             reasons,
-            action.value if isinstance(action, Enum) else str(action),
+            action_name,
         ]
 
         def write(db: Database) -> None:
@@ -311,7 +327,9 @@ class Feedback:
                 call_update["outcome"] = "answered"
             else:
                 call_update["outcome"] = "failed" if code is None else f"failed:{code}"
-            if code is not None and 200 <= code < 300 and not ctx.answered:
+            if not ctx.reached_callee:
+                pass  # our own reject, or the IVR: stored, not evidence
+            elif code is not None and 200 <= code < 300 and not ctx.answered:
                 ctx.answered = True
                 counts["answered"] = 1.0
                 call_update["answered"] = 1
@@ -322,7 +340,7 @@ class Feedback:
         elif kind is OutcomeKind.BYE:
             duration = _as_float(detail) or 0.0
             call_update.update(duration=duration, ended=now, answered=1)
-            if not duplicate:
+            if not duplicate and ctx.reached_callee:
                 if not ctx.answered:
                     ctx.answered = True
                     counts["answered"] = 1.0

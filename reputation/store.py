@@ -498,6 +498,7 @@ class Store(AccountsMixin):
             identity_strength(call.verstat, call.attest),
             call.answered,
             {OutcomeKind(k) for k in applied if k in OutcomeKind._value2member_map_},
+            call.action,
         )
         self.feedback.adopt(ctx)
         return ctx

@@ -351,3 +351,18 @@ async def test_action_enum_is_stored_by_value(store: Store) -> None:
     store.feedback.record_call(facts("e1"), user_id=None, score=None, action=ActionKind.CHALLENGE)
     await store.write(lambda db: None)
     assert [c.action for c in await store.recent_calls()] == ["challenge"]
+
+
+def test_only_calls_that_rang_the_callee_turn_responses_into_evidence() -> None:
+    fb, _ = make()
+    fb.record_call(facts("r1"), user_id=1, score=None, action="reject")
+    r = fb.record_outcome("r1", OutcomeKind.FINAL_RESPONSE, 607, now=T0)  # our own 607
+    assert isinstance(r, OutcomeApplied) and r.counters == ()
+    fb.record_call(facts("v1"), user_id=1, score=None, action="voicemail")
+    fb.record_outcome("v1", OutcomeKind.FINAL_RESPONSE, 200, now=T0)  # the IVR answered
+    fb.record_outcome("v1", OutcomeKind.BYE, 2.0, now=T0)
+    r = fb.record_outcome("v1", OutcomeKind.VOICEMAIL_NONE, now=T0)
+    assert isinstance(r, OutcomeApplied) and r.counters == ("voicemail_none",)
+    c = fb.book.get("tn", BANK, T0)
+    assert (c.unwanted_607, c.answered, c.short_calls, c.voicemail_none) == (0, 0, 0, 1)
+    assert c.calls == 2
