@@ -14,6 +14,14 @@ earliest notAfter in the chain.
 Two clocks: ``at`` (the verification time, normally the PASSporT ``iat`` or now) decides
 certificate validity; the service's ``clock`` (wall time, injectable for tests) decides
 cache freshness.
+
+The warm path is on every verified call, so a hit on an unchanged entry hands back one
+:class:`CertResult` built on the first hit and kept on the entry (issuer string,
+fingerprint and details computed once). What may change between hits is still checked on
+each one: ``at`` against the chain's validity window, the CRL set's generation (a new or
+refreshed CRL re-runs the revocation check), and the periodic CRL re-preparation; any of
+them that changes the answer drops the prebuilt result and builds a fresh one. Callers must
+treat a result (and its ``details``) as read-only: hits share it.
 """
 
 from __future__ import annotations
@@ -72,6 +80,8 @@ class _Entry:
     crl_checked: float = 0.0
     source: str = "fetch"
     stale_since: float | None = None
+    hit: CertResult | None = None
+    """The ok answer for cache hits, built once; dropped when revocation state changes."""
 
 
 class CertificateService:
@@ -138,6 +148,15 @@ class CertificateService:
             entry = await asyncio.shield(task)
         else:
             self.stats["negative_hits" if entry.failure else "hits"] += 1
+            hit = entry.hit
+            if (
+                hit is not None
+                and entry.crl_generation == self._crls.generation
+                and now - entry.crl_checked < _CRL_RECHECK
+                and entry.chain is not None
+                and entry.chain.not_before <= at <= entry.chain.not_after
+            ):
+                return hit  # unchanged entry, valid at ``at``: the prebuilt answer
         return await self._answer(x5u, entry, at, cached)
 
     def invalidate(self, x5u: str) -> None:
@@ -297,10 +316,14 @@ class CertificateService:
         assert chain is not None
         if cached and self._clock() - entry.crl_checked >= _CRL_RECHECK:
             entry.crl_checked = self._clock()
-            entry.crl_notes = await self._crls.prepare(chain.path)
+            notes = await self._crls.prepare(chain.path)
+            if notes != entry.crl_notes:
+                entry.crl_notes = notes
+                entry.crl_generation = -1  # re-judge revocation with the new notes
         if entry.crl_generation != self._crls.generation:
             entry.revoked = self._crls.check(chain.path, entry.crl_notes)
             entry.crl_generation = self._crls.generation
+            entry.hit = None
         if chain.lints:
             details["lints"] = list(chain.lints)
         if entry.crl_notes:
@@ -319,4 +342,7 @@ class CertificateService:
         if failure is not None:  # no public_key: a failed credential must not verify anything
             fields.pop("public_key")
             return CertResult.failure(failure.reason, failure.detail, details=details, **fields)
-        return CertResult(ok=True, details=details, **fields)
+        result = CertResult(ok=True, details=details, **fields)
+        if cached:
+            entry.hit = result
+        return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -269,5 +270,46 @@ async def test_one_hanging_repository_does_not_starve_another(sti_pki: StiPki) -
         )
         assert results[-1].ok, results[-1].details
         assert {r.reason for r in results[:-1]} == {CertReason.X5U_TIMEOUT.value}
+    finally:
+        await s.close()
+
+
+async def test_warm_hits_share_one_result_but_still_judge_time_and_crls(
+    sti_pki: StiPki, tmp_path: Path
+) -> None:
+    # the warm path hands back a prebuilt result; what can change between hits must not
+    # be hidden by it: the verification time ``at`` and a CRL that starts revoking the leaf
+    leaf = pki.make_leaf(sti_pki.intermediate, (sti_pki.spc,), now=sti_pki.now, crl_url=None)
+    url = sti_pki.serve(pki.pem_chain(leaf.cert, sti_pki.intermediate.cert))
+    crl_file = tmp_path / "ca.crl"
+    crl_file.write_bytes(pki.crl_pem(pki.make_crl(sti_pki.intermediate, (), now=sti_pki.now)))
+    clock = Clock(sti_pki.now)
+    cfg = sti_pki.config(crl_fetch=False, crl_files=(crl_file,), crl_refresh=30.0)
+    s = CertificateService(cfg, clock=clock)
+    try:
+        first = await s.get(url, sti_pki.now)
+        warm = await s.get(url, sti_pki.now)
+        again = await s.get(url, sti_pki.now + 1)
+        assert first.ok and warm.ok and warm is again and first is not warm
+        assert again.details["cached"] is True
+        late = leaf.cert.not_valid_after_utc.timestamp() + 1
+        expired = await s.get(url, late)
+        assert expired.reason == CertReason.CERT_EXPIRED.value and expired.public_key is None
+        early = await s.get(url, leaf.cert.not_valid_before_utc.timestamp() - 1)
+        assert early.reason == CertReason.CERT_NOT_YET_VALID.value
+        assert await s.get(url, sti_pki.now) is warm
+        # the CA revokes the leaf in the configured CRL file; once the file is re-read the
+        # next hit must say so, then keep saying so
+        crl_file.write_bytes(
+            pki.crl_pem(pki.make_crl(sti_pki.intermediate, [leaf.cert], now=sti_pki.now + 1))
+        )
+        os.utime(crl_file, (sti_pki.now + 100, sti_pki.now + 100))
+        clock.t += 61
+        await s.get(url, sti_pki.now)  # starts the background re-read
+        await s.flush()
+        for _ in range(2):
+            r = await s.get(url, sti_pki.now)
+            assert r.reason == CertReason.CERT_REVOKED.value and r.public_key is None, r.details
+        assert s.stats["fetches"] == 1
     finally:
         await s.close()
