@@ -27,6 +27,7 @@ from .grammar import (
     quote,
     read_quoted,
     set_param,
+    split_checked_params,
 )
 from .uri import SipUri, Uri, parse_uri, split_hostport
 
@@ -169,15 +170,6 @@ class Via:
         return via
 
 
-def _split_params(text: str) -> Params:
-    """``;a=b;c`` already validated by a fast-path regex (no quotes, no LWS)."""
-    if not text:
-        return ()
-    return tuple(
-        (p, None) if (eq := p.find("=")) < 0 else (p[:eq], p[eq + 1 :]) for p in text[1:].split(";")
-    )
-
-
 def parse_via(value: str) -> Via:
     """Parse one Via field value (one comma element). 400 ``Bad Via`` when malformed."""
     m = _VIA_FAST_RE.match(value)
@@ -185,7 +177,7 @@ def parse_via(value: str) -> Via:
         name, version, transport, host, port_text, params_text = m.groups()
         port = None if port_text is None else bounded_int(port_text, 65535)
         if port_text is None or port is not None:
-            params = _split_params(params_text)
+            params = split_checked_params(params_text)
             _check_via_params(params, value)
             return Via(transport, host, port, params, name, version)
     return _parse_via_slow(value)
@@ -293,7 +285,7 @@ def parse_name_addr(value: str, what: str = "Address") -> NameAddr:
             return NameAddr(
                 parse_uri(uri_text),
                 quoted if quoted is not None else plain,
-                _split_params(params_text),
+                split_checked_params(params_text),
                 True,
             )
         return _parse_name_addr_slow(value, what)

@@ -14,7 +14,16 @@ import re
 from dataclasses import dataclass
 
 from .errors import SipParseError
-from .grammar import Params, drop_param, format_params, get_param, has_param, set_param, unescape
+from .grammar import (
+    Params,
+    drop_param,
+    format_params,
+    get_param,
+    has_param,
+    set_param,
+    split_checked_params,
+    unescape,
+)
 
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*\Z")
 # user = 1*( unreserved / escaped / user-unreserved )
@@ -219,10 +228,7 @@ def _parse_sip(scheme: str, rest: str, text: str) -> SipUri:
         if port is None or port <= 65535:
             params: Params = ()
             if params_text:
-                params = tuple(
-                    (p, None) if (eq := p.find("=")) < 0 else (p[:eq], p[eq + 1 :])
-                    for p in params_text[1:].split(";")
-                )
+                params = split_checked_params(params_text)
             headers: tuple[tuple[str, str], ...] = ()
             if headers_text:
                 headers = tuple(
