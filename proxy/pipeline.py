@@ -19,6 +19,11 @@ challenge / voicemail   ``Divert`` to the challenge UA with ``sw-mode`` set; whe
 reject                  ``Reject`` with 603/607/608, ``Reason`` and for 608 ``Call-Info``
 ======================  =====================================================================
 
+An INVITE from a configured customer trunk that carries no Identity header is an outbound
+call: :mod:`proxy.signing` signs it (STI-AS) and it is forwarded with the Identity header
+added, recorded in the attestation log as a ``signing`` record and neither verified nor
+scored (it leaves the provider; it is not inbound spam).
+
 A call that carries a valid one-time pass token (minted by the challenge UA after the caller
 passed) is forwarded without a second screening. Every call is then recorded twice, off the
 event loop: in the reputation store (the subscriber's call history and the counters that
@@ -45,6 +50,7 @@ from reputation.model import ActionKind, CallFacts, Decision, Score
 from reputation.store import Store
 
 from .screen import Action, Divert, Forward, InviteFacts, Outcome, Reject
+from .signing import NotSigned, OutboundSigning, Signed
 
 log = logging.getLogger("spitwall.pipeline")
 
@@ -93,8 +99,10 @@ class CallScreener:
         reason_form: str = "sip",
         clock: Callable[[], float] = time.time,
         remember: int = 50_000,
+        signing: OutboundSigning | None = None,
     ) -> None:
         self.engine = engine
+        self.signing = signing
         self.verifier = verifier
         self.store = store
         self.audit = audit
@@ -110,6 +118,10 @@ class CallScreener:
     async def screen(self, facts: InviteFacts) -> Action:
         started = time.perf_counter()
         decision_id = secrets.token_hex(8)
+        if self.signing is not None:
+            outbound = self.signing.outbound(facts)
+            if outbound is not None:
+                return self._outbound(facts, outbound, started, decision_id)
         if self.verifier is not None:
             verdict = await self.verifier.verify(facts.identity_input())
         else:
@@ -144,7 +156,9 @@ class CallScreener:
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         kind = _action_name(action, decision)
         if self.store is not None:
-            self.store.feedback.record_call(call, user_id=user_id, score=score, action=kind)
+            # the store wants what was carried out: a monitored call was forwarded
+            done = "forward" if kind == "forward_monitor" else kind
+            self.store.feedback.record_call(call, user_id=user_id, score=score, action=done)
         if self.audit is not None:
             self._audit(facts, call, verdict, score, kind, action, verified_ms, elapsed_ms)
         self._keep(Screened(call, verdict, decision, action, user_id, decision_id))
@@ -159,6 +173,34 @@ class CallScreener:
                 "score": round(score.value, 1),
                 "action": kind,
                 "reasons": [f"{r.signal}:{r.weight:+.2f}" for r in score.reasons[:5]],
+                "ms": round(elapsed_ms, 2),
+            },
+        )
+        return action
+
+    def _outbound(
+        self, facts: InviteFacts, result: Signed | NotSigned, started: float, decision_id: str
+    ) -> Action:
+        """An outbound call from a customer trunk: signed (or not), logged, not scored."""
+        assert self.signing is not None
+        action = result.forward(decision_id)
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        if self.audit is not None:
+            try:
+                self.audit.append(self.signing.audit_entry(facts, result, elapsed_ms))
+            except Exception:  # the call path must survive a bad record
+                log.exception("could not build the audit record", extra={"call_id": facts.call_id})
+        signed = isinstance(result, Signed)
+        log.log(
+            logging.INFO if signed else logging.WARNING,
+            "signed outbound call" if signed else "outbound call left unsigned",
+            extra={
+                "call_id": facts.call_id,
+                "trunk": result.trunk,
+                "caller": result.orig_tn,
+                "callee": result.dest_tn,
+                "attest": result.attest if isinstance(result, Signed) else None,
+                "reason": None if isinstance(result, Signed) else result.detail,
                 "ms": round(elapsed_ms, 2),
             },
         )
@@ -286,9 +328,10 @@ class PipelineObserver:
         try:
             if outcome.kind == "final" and outcome.code is not None:
                 engine.observe_final(outcome.call_id, outcome.code, t)
-                if store is not None:
-                    kind = "unwanted_607" if outcome.code == 607 else "final_response"
-                    store.feedback.record_outcome(outcome.call_id, kind, outcome.code, now=t)
+                if store is not None:  # a 607 from the callee counts as "unwanted" there
+                    store.feedback.record_outcome(
+                        outcome.call_id, "final_response", outcome.code, now=t
+                    )
             elif outcome.kind == "bye":
                 engine.observe_bye(outcome.call_id, t, outcome.duration)
                 if store is not None:
