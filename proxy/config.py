@@ -90,6 +90,8 @@ class LimitsConfig:
     """Live transactions beyond which new requests get 503 with Retry-After (overload)."""
     retry_after: int = 5
     """Seconds in the Retry-After header of an overload 503."""
+    max_loop_lag: float = 0.15
+    """Event-loop lag (seconds) above which new calls get 503 + Retry-After until it recovers."""
 
     def __post_init__(self) -> None:
         for name in (

@@ -225,6 +225,9 @@ class ProxyCore:
         self.table = TransactionTable(cfg.limits.max_transactions)
         self.dialogs = DialogOutcomes()
         self.draining = False
+        """Shutting down: new dialogs get 503, in-dialog requests still pass."""
+        self.overloaded = False
+        """Set by the runtime while the event loop lags: new dialogs get 503 + Retry-After."""
         self._ctx: dict[Key, _Ctx] = {}
         self._by_branch: dict[str, _Ctx] = {}
         self._screening: dict[str, _Ctx] = {}
@@ -408,7 +411,8 @@ class ProxyCore:
                 (("Unsupported", ", ".join(unsupported)),),
             )
             return
-        if self.draining or self.table.full:
+        shed_new = (self.draining or self.overloaded) and req.to.tag is None
+        if shed_new or self.table.full:
             self.metrics.overload.inc()
             self._reply(
                 req_st,

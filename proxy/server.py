@@ -183,13 +183,28 @@ class ProxyServer:
                     await asyncio.wait_for(s.wait_closed(), 1.0)
 
     async def _sweep_loop(self) -> None:
+        """Every 100 ms: measure event-loop lag (overload signal); every second: police
+        connections and publish the transaction gauge."""
         loop = asyncio.get_running_loop()
+        tick, n = 0.1, 0
+        max_lag = self.cfg.limits.max_loop_lag
         while True:
-            await asyncio.sleep(1.0)
-            if self._pool is not None:
-                self._pool.sweep(loop.time())
+            expected = loop.time() + tick
+            await asyncio.sleep(tick)
+            lag = loop.time() - expected
             if self.core is not None:
-                self.metrics.transactions.labels("all").set(self.core.live)
+                was = self.core.overloaded
+                self.core.overloaded = lag > max_lag
+                if self.core.overloaded and not was:
+                    log.warning(
+                        "overloaded: event loop lags %.0f ms; new calls get 503", lag * 1000
+                    )
+            n += 1
+            if n % 10 == 0:
+                if self._pool is not None:
+                    self._pool.sweep(loop.time())
+                if self.core is not None:
+                    self.metrics.transactions.labels("all").set(self.core.live)
 
     # Sink (called by transports) -------------------------------------------------------------
     def on_message(self, data: bytes, peer: Peer) -> None:
