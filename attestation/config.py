@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,10 +43,20 @@ class SigningTrunk:
     """Canonical TNs the customer owns; an entry ending in ``*`` is a prefix (``1215555*``)."""
     origid: str = ""
     """The trunk's origid UUID (RFC 8588); empty = a fresh UUID per call."""
+    sources: tuple[str, ...] = ()
+    """Source addresses of the trunk's INVITEs as CIDRs (``"203.0.113.0/24"``,
+    ``"127.0.0.1/32"``; a bare address is one host). The proxy's STI-AS mode signs an
+    INVITE without an Identity header whose source falls in one of them; the most specific
+    prefix over all trunks wins. Empty: the trunk is known to ``spitwall sign`` only."""
 
     def __post_init__(self) -> None:
         if self.origid:
             uuid.UUID(self.origid)  # ValueError names a bad UUID; the loader adds the key
+        for cidr in self.sources:
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError as exc:
+                raise ValueError(f"sources: {cidr!r} is not a CIDR ({exc})") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +133,17 @@ class AttestationConfig:
     """HTTPS URL where our signing certificate chain is published (x5u and info)."""
     signing_trunks: dict[str, SigningTrunk] = field(default_factory=dict)
     """Customer trunks whose outgoing calls are signed, by trunk name."""
+    dev_pki: bool = False
+    """Development only (``make run``): create a test STI PKI under ``<data_dir>/pki`` on
+    first start (again only when its certificates or CRL run out, or ``dev_pki_port``
+    changes), serve it over HTTPS on 127.0.0.1:``dev_pki_port``, trust its root, allow
+    127.0.0.1 as an x5u host, and sign with its leaf key and x5u when ``signing_key`` is
+    unset — so ``spitwall sign --key <data_dir>/pki/sp.key --x5u
+    https://127.0.0.1:8443/sp.pem`` calls verify with nothing else set up. Never in
+    production: it trusts a CA whose key sat on this disk."""
+    dev_pki_port: int = 8443
+    """Port of the development x5u server on 127.0.0.1 (``dev_pki``); part of the x5u URL
+    baked into the dev certificates, so changing it re-creates the dev PKI."""
 
     # --- attestation log (attestation.audit) ---
     audit_db: Path | None = None
@@ -154,3 +176,5 @@ class AttestationConfig:
             raise ValueError("checkpoint_records must be >= 0")
         if self.checkpoint_interval <= 0:
             raise ValueError("checkpoint_interval must be > 0")
+        if not 1 <= self.dev_pki_port <= 65535:
+            raise ValueError("dev_pki_port must be 1..65535")

@@ -7,9 +7,14 @@ verifier and the scoring engine, puts them behind the proxy's screening seam
 starts the challenge/voicemail UA as a second process when it is enabled.
 
 For ``make run`` the default config sets ``attestation.dev_pki = true``: a test STI PKI is
-created under ``<data_dir>/pki`` on first start and served over HTTPS on 127.0.0.1, and its
-root becomes a trust anchor, so a newcomer can sign (``spitwall sign``) and verify calls
+created under ``<data_dir>/pki`` on first start (and reused after), served over HTTPS on
+127.0.0.1:``dev_pki_port``, and its root becomes a trust anchor; without a ``signing_key``
+the proxy's STI-AS signs with its leaf key and x5u. So a newcomer can sign (``spitwall
+sign --key <data_dir>/pki/sp.key --x5u https://127.0.0.1:8443/sp.pem``) and verify calls
 with nothing else installed. Production configs leave it off.
+
+The STI-AS mode (``proxy.signing``) is on when there is a signer (``signing_key``, or the
+dev PKI) and some signing trunk lists ``sources``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import logging
 import os
 import subprocess
@@ -28,10 +34,13 @@ from typing import Any
 from attestation.audit import AuditLog, open_audit_log
 from attestation.certs import CertificateService
 from attestation.config import AttestationConfig
+from attestation.pki import PkiManifest, init_pki
+from attestation.sign import Signer, load_private_key, signer_from_config
 from attestation.verify import Verifier
 from challenge.passtoken import PassVerifier, load_or_create_secret
 from proxy.pipeline import CallScreener, DivertTargets, PipelineObserver
 from proxy.server import Bound
+from proxy.signing import OutboundSigning, compile_trunks
 from reputation.engine import ScoringEngine
 from reputation.store import Store, store_path
 
@@ -41,6 +50,8 @@ from .runtime import AppExtension, Runtime
 log = logging.getLogger("spitwall.compose")
 
 DEV_PKI_SPC = "SPITWALL-DEV"
+DEV_PKI_MARGIN = 86400.0
+"""Re-create the dev PKI when a certificate would expire within this many seconds."""
 
 
 def challenge_secret_path(cfg: SpitwallConfig) -> Path:
@@ -82,8 +93,9 @@ class Spitwall:
         cfg = self.cfg
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         att = _resolve_attestation(cfg)
-        if att.enabled and getattr(att, "dev_pki", False):
+        if att.dev_pki:
             att = await self._start_dev_pki(att)
+        signing = self._outbound_signing(att)
         self.store = Store.open(
             store_path(cfg.data_dir, cfg.reputation.store), cfg.reputation.store
         )
@@ -114,6 +126,7 @@ class Spitwall:
             targets=targets,
             passes=_PassCheck(passes),
             reason_form=att.reason_form,
+            signing=signing,
         )
         extensions: list[AppExtension] = []
         api_ext = self._api_extension(secret)
@@ -143,26 +156,58 @@ class Spitwall:
         )
         return ext
 
+    def _outbound_signing(self, att: AttestationConfig) -> OutboundSigning | None:
+        """The proxy's STI-AS step, or None. A bad ``signing_key`` or an ambiguous trunk
+        prefix fails the start (SigningError/ValueError naming it), not each call."""
+        trunks = compile_trunks(att.signing_trunks)
+        signer = signer_from_config(att) if att.signing_key is not None else self._dev_signer()
+        if not trunks:
+            return None
+        if signer is None:
+            log.warning(
+                "signing trunks have sources but there is no signing_key: calls from them "
+                "are forwarded unsigned and screened like inbound calls"
+            )
+            return None
+        return OutboundSigning(signer, trunks, country_code=att.country_code)
+
+    def _dev_signer(self) -> Signer | None:
+        """The development PKI's leaf key and x5u (``dev_pki`` without ``signing_key``)."""
+        if self.dev_pki is None:
+            return None
+        key = load_private_key(Path(self.dev_pki.leaf_key).read_bytes())
+        return Signer(key, self.dev_pki.x5u_url)
+
     async def _start_dev_pki(self, att: AttestationConfig) -> AttestationConfig:
         """Create (once) and serve the development STI PKI; trust its root."""
         from attestation.certs.server import serve_pki
-        from attestation.pki import PkiManifest, init_pki
 
         directory = self.cfg.data_dir / "pki"
-        if not (directory / "manifest.json").exists():
-            init_pki(directory, DEV_PKI_SPC, now=time.time(), base_url="https://127.0.0.1:8443")
-            log.info("created a development STI PKI", extra={"path": str(directory)})
-        manifest = PkiManifest.load(directory)
-        try:
-            self.x5u_server = await serve_pki(directory)
-        except OSError as exc:
-            log.warning("development x5u server not started", extra={"error": str(exc)})
+        base_url = f"https://127.0.0.1:{att.dev_pki_port}"
+        manifest = await asyncio.to_thread(_ensure_dev_pki, directory, base_url)
+        if self.worker == 0:  # one server for all workers: they share data_dir
+            try:
+                self.x5u_server = await serve_pki(directory)
+                log.info(
+                    "development x5u server",
+                    extra={"url": manifest.x5u_url, "key": manifest.leaf_key},
+                )
+            except OSError as exc:
+                log.warning(
+                    "development x5u server not started: calls signed with the dev PKI "
+                    "will fail verification (436)",
+                    extra={"port": att.dev_pki_port, "error": str(exc)},
+                )
         self.dev_pki = manifest
+        ca_file = Path(manifest.tls_cert)
+        if att.x5u_ca_file is not None:  # keep trusting the configured servers too
+            ca_file = directory / "x5u-ca-bundle.pem"
+            ca_file.write_bytes(Path(manifest.tls_cert).read_bytes() + att.x5u_ca_file.read_bytes())
         return dataclasses.replace(
             att,
             trust_anchors=(*att.trust_anchors, Path(manifest.root_cert)),
             x5u_allow_hosts=tuple(dict.fromkeys((*att.x5u_allow_hosts, "127.0.0.1"))),
-            x5u_ca_file=att.x5u_ca_file or Path(manifest.tls_cert),
+            x5u_ca_file=ca_file,
         )
 
     def _start_challenge(self) -> None:
@@ -196,6 +241,51 @@ class Spitwall:
                 await self.x5u_server.stop()
         if self.store is not None:
             await self.store.aclose()
+
+
+def _ensure_dev_pki(directory: Path, base_url: str) -> PkiManifest:
+    """The dev PKI in ``directory``, created when missing, unreadable, made for another
+    port, or about to run out (a certificate within a day of notAfter, a CRL past its
+    nextUpdate). Under a file lock: worker processes starting together create it once."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        why = _dev_pki_problem(directory, base_url)
+        if why is None:
+            return PkiManifest.load(directory)
+        init_pki(directory, DEV_PKI_SPC, now=time.time(), base_url=base_url)
+        log.warning(
+            "created a development STI PKI (dev_pki: never in production)",
+            extra={"path": str(directory), "why": why, "x5u": f"{base_url}/sp.pem"},
+        )
+        return PkiManifest.load(directory)
+
+
+def _dev_pki_problem(directory: Path, base_url: str) -> str | None:
+    """Why the dev PKI in ``directory`` cannot be reused, or None."""
+    from cryptography import x509
+
+    try:
+        m = PkiManifest.load(directory)
+        certs = [
+            x509.load_pem_x509_certificate(Path(p).read_bytes())
+            for p in (m.root_cert, m.intermediate_cert, m.leaf_cert)
+        ]
+        crl = x509.load_pem_x509_crl(Path(m.crl).read_bytes())
+        load_private_key(Path(m.leaf_key).read_bytes())
+        for p in (m.tls_cert, m.tls_key, m.chain):
+            Path(p).stat()
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        return f"none usable yet ({type(exc).__name__})"
+    if m.base_url != base_url:
+        return f"made for {m.base_url}"
+    now = time.time()
+    if any(c.not_valid_after_utc.timestamp() - DEV_PKI_MARGIN < now for c in certs):
+        return "a certificate expires"
+    upd = crl.next_update_utc
+    if upd is not None and upd.timestamp() < now:
+        return "the CRL is past its nextUpdate"
+    return None
 
 
 class _PassCheck:
