@@ -137,6 +137,7 @@ def spitwall(port: int, uas_port: int, workers: int, profile: str | None, tmp: P
         "-m",
         "spitwall",
         "serve",
+        "--proxy-only",
         "--config",
         str(conf),
         "--listen",

@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from proxy.config import parse_listen
@@ -57,6 +58,12 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=int, metavar="N", help="worker processes (UDP SO_REUSEPORT)")
     p.add_argument("--log-format", choices=("text", "json"), help="override log.format")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    p.add_argument(
+        "--proxy-only",
+        action="store_true",
+        help="run the bare proxy (forward-all screener; no stores, API or challenge UA):"
+        " for proxy tests and benchmarks",
+    )
     p.add_argument(
         "--grace",
         type=float,
@@ -105,14 +112,32 @@ def run(args: argparse.Namespace) -> int:
         Router(cfg.proxy.routes, cfg.proxy.default_next_hop)
     except NextHopError as exc:
         raise ConfigError("proxy.routes", str(exc)) from None
+    full = not args.proxy_only
+    cfg_path = Path(args.config) if args.config else None
     if cfg.proxy.workers > 1:
-        return _run_workers(cfg, args.grace)
+        return _run_workers(cfg, args.grace, full, cfg_path)
     install_uvloop()
-    return asyncio.run(_serve(cfg, args.grace, worker=0, http=True))
+    return asyncio.run(_serve(cfg, args.grace, worker=0, http=True, full=full, cfg_path=cfg_path))
 
 
-async def _serve(cfg: SpitwallConfig, grace: float, worker: int, http: bool) -> int:
-    rt = Runtime(cfg, worker=worker)
+def _build(cfg: SpitwallConfig, worker: int, full: bool, cfg_path: Path | None) -> Any:
+    """The whole composition (spitwall.compose) or, with --proxy-only, the bare proxy."""
+    if full:
+        from ..compose import Spitwall
+
+        return Spitwall(cfg, worker=worker, cfg_path=cfg_path)
+    return Runtime(cfg, worker=worker)
+
+
+async def _serve(
+    cfg: SpitwallConfig,
+    grace: float,
+    worker: int,
+    http: bool,
+    full: bool = False,
+    cfg_path: Path | None = None,
+) -> int:
+    rt = _build(cfg, worker, full, cfg_path)
     try:
         bound = await rt.start(http=http)
     except TlsSetupError as exc:
@@ -163,7 +188,7 @@ def _hint(cfg: SpitwallConfig, bound: list[Any]) -> None:
     )
 
 
-def _run_workers(cfg: SpitwallConfig, grace: float) -> int:
+def _run_workers(cfg: SpitwallConfig, grace: float, full: bool, cfg_path: Path | None) -> int:
     """Fork one process per worker; worker 0 also serves HTTP. Ports must be explicit."""
     for spec in cfg.proxy.listen:
         if spec.endswith(":0"):
@@ -175,7 +200,9 @@ def _run_workers(cfg: SpitwallConfig, grace: float) -> int:
             code = 1
             try:
                 install_uvloop()
-                code = asyncio.run(_serve(cfg, grace, worker=w, http=(w == 0)))
+                code = asyncio.run(
+                    _serve(cfg, grace, worker=w, http=(w == 0), full=full, cfg_path=cfg_path)
+                )
             finally:
                 os._exit(code)
         pids.append(pid)

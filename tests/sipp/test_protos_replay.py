@@ -68,6 +68,7 @@ async def test_protos_replay_no_crash_no_hang_bounded_memory_then_calls_work(
         f'[[proxy.routes]]\nprefix = "1215"\nnext_hop = "sip:127.0.0.1:{uas_port}"\n'
     )
     sp = await ServeProcess.start(
+        "--proxy-only",
         "--config",
         str(conf),
         "--listen",

@@ -36,10 +36,13 @@ def _http_get(host: str, port: int, path: str) -> tuple[int, str]:
         return e.code, e.read().decode()
 
 
-async def test_serve_ephemeral_ports_udp_and_tcp_calls_metrics_and_sigterm() -> None:
+async def test_serve_ephemeral_ports_udp_and_tcp_calls_metrics_and_sigterm(tmp_path: Path) -> None:
+    # The full composition (spitwall.compose: pipeline, stores, API), as `make run` starts it.
     uas_port = free_port()
     uas = await Sipp.start("uas_call.xml", port=uas_port, calls=4)
     sp = await ServeProcess.start(
+        "--data-dir",
+        str(tmp_path / "data"),
         "--listen",
         "udp:127.0.0.1:0",
         "--listen",
@@ -167,6 +170,7 @@ async def test_tls_caller_through_proxy_to_udp_callee(tmp_path: Path) -> None:
     uas_port = free_port()
     uas = await Sipp.start("uas_call.xml", port=uas_port)
     sp = await ServeProcess.start(
+        "--proxy-only",
         "--config",
         str(conf),
         "--listen",
