@@ -19,8 +19,10 @@ pjsua reports them disconnected, then are dropped outside any callback.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import random
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +101,17 @@ class _Account(pj.Account):  # type: ignore[misc]
         self.agent.incoming(self, prm)
 
 
+def _wav_closed(path: Path) -> bool:
+    """True once the WAV writer has put the final sizes into the RIFF header."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+        size = path.stat().st_size
+    except OSError:
+        return True
+    return len(head) == 8 and int.from_bytes(head[4:8], "little") == size - 8
+
+
 @dataclass(eq=False)
 class Session:
     flow: F.Flow
@@ -116,6 +129,10 @@ class Session:
     silence: SilenceDetector | None = None
     next_level_at: float = 0.0
     recording: dict[str, Any] | None = None
+    finalize: tuple[float, float, F.StopRecording] | None = None
+    """(first check, give up at, the stop) while pjsua closes the WAV on its clock thread."""
+    deferred: list[OutcomeReport] = field(default_factory=list)
+    """Voicemail reports held until the WAV is closed and measured."""
     bridge_wanted: bool = False
     bridged: bool = False
     media_seen: bool = False
@@ -158,6 +175,8 @@ class Agent:
         clock: Any = time.monotonic,
         wall: Any = time.time,
         log_level: int = 1,
+        front: tuple[str, int] | None = None,
+        cleanup: bool = True,
     ) -> None:
         self.cfg = cfg
         self.paths = paths
@@ -168,6 +187,11 @@ class Agent:
         self.clock = clock
         self.wall = wall
         self.log_level = log_level
+        self.front = front
+        self._cleanup = cleanup
+        self._status_sock: socket.socket | None = None
+        self._next_status = 0.0
+        self._last_free = -1
         self.sessions: list[Session] = []
         self.events: collections.deque[tuple[_Leg, tuple[Any, ...]]] = collections.deque()
         self.orphans: list[_Leg] = []
@@ -186,7 +210,7 @@ class Agent:
         ec = pj.EpConfig()
         ec.uaConfig.threadCnt = 0
         ec.uaConfig.mainThreadOnly = False
-        ec.uaConfig.maxCalls = min(2 * (self.cfg.max_calls + self.cfg.max_voicemail_calls) + 4, 512)
+        ec.uaConfig.maxCalls = self.cfg.worker_call_slots
         ec.uaConfig.userAgent = "spitwall-challenge"
         ec.medConfig.threadCnt = 0
         ec.medConfig.hasIoqueue = False
@@ -215,6 +239,8 @@ class Agent:
         acc = _Account(self)
         acc.create(ac, True)
         self.ep, self.acc = ep, acc
+        if self.front is not None:
+            self._status_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         return self.port
 
     def _set_codecs(self, ep: Any) -> None:
@@ -240,6 +266,8 @@ class Agent:
         while self.clock() < end and any(not leg.ended for s in self.sessions for leg in s.legs):
             self.ep.libHandleEvents(20)
         for s in self.sessions:
+            if s.finalize is not None:
+                self._finalize(s, self.clock(), force=True)
             s.player = None
             s.legs.clear()
             s.inleg = None  # type: ignore[assignment]
@@ -283,9 +311,12 @@ class Agent:
         challenges = sum(1 for s in self.sessions if s.mode == "challenge" and not s.flow.done)
         total = sum(1 for s in self.sessions if not s.flow.done)
         limit = self.cfg.max_calls + self.cfg.max_voicemail_calls
-        if mode == "challenge" and challenges >= self.cfg.max_calls:
+        # the new leg needs a pjsua slot (counted from here on); a challenge keeps one more
+        # for the bridge
+        room = self.free_slots()
+        if mode == "challenge" and (challenges >= self.cfg.max_calls or room < 2):
             mode = "voicemail" if self.cfg.over_limit == "voicemail" else "busy"
-        if mode != "busy" and total >= limit:
+        if mode != "busy" and (total >= limit or room < 1):
             mode = "busy"
         if mode == "busy":
             self.stats["busy"] += 1
@@ -372,11 +403,14 @@ class Agent:
             dl = s.flow.deadline()
             if dl is not None and now >= dl:
                 self._feed(s, F.Tick(now), now)
+            if s.finalize is not None:
+                self._finalize(s, now)
             if s.silence is not None and now >= s.next_level_at:
                 self._sample_level(s, now)
             self._maybe_finish(s, now)
         self.orphans = [leg for leg in self.orphans if not leg.ended]
-        if now >= self._next_cleanup:
+        self._send_status(now)
+        if self._cleanup and now >= self._next_cleanup:
             self._next_cleanup = now + self.cfg.cleanup_interval
             removed = cleanup(self.paths.voicemail_dir, self.wall(), self.cfg.retention_days)
             if removed:
@@ -424,7 +458,7 @@ class Agent:
         elif isinstance(a, F.StartRecording):
             self._start_recording(s, now)
         elif isinstance(a, F.StopRecording):
-            self._stop_recording(s, a)
+            self._stop_recording(s, a, now)
         elif isinstance(a, F.PlaceCall):
             self._place_call(s, now)
         elif isinstance(a, F.Bridge):
@@ -503,7 +537,9 @@ class Agent:
         if media is None or s.silence is None:
             return
         try:
-            level = media.getRxLevel()
+            # pjsua2 names levels from the port's side: "tx" is what the call's port sends
+            # into the bridge, i.e. the caller's voice.
+            level = media.getTxLevel()
         except pj.Error:
             return
         since = s.silence.feed(int(level), now)
@@ -522,29 +558,49 @@ class Agent:
                 pass
         del rec  # closes the WAV and writes its header
 
-    def _stop_recording(self, s: Session, a: F.StopRecording) -> None:
+    def _stop_recording(self, s: Session, a: F.StopRecording, now: float) -> None:
+        """Detach the recorder. pjsua2 (2.14+) removes conference ports on its clock thread
+        and closes the WAV there, so the file is measured (and the report sent) by
+        :meth:`_finalize` once its RIFF header is written."""
         self._stop_recording_file(s)
+        if s.rec_path is None:
+            return
+        s.finalize = (now + 0.05, now + 1.0, a)
+
+    def _finalize(self, s: Session, now: float, force: bool = False) -> None:
+        assert s.finalize is not None
+        first, give_up, a = s.finalize
         path = s.rec_path
-        if path is None or not path.exists():
+        if not force and now < first:
             return
-        if not a.keep:
-            path.unlink(missing_ok=True)
+        if not force and now < give_up and path is not None and not _wav_closed(path):
             return
-        truncate_wav(path, self.cfg.max_record_bytes)
-        size = path.stat().st_size
-        rec = Recording(
-            path=str(path),
-            caller=canonical(s.caller),
-            callee=canonical(s.divert.callee),
-            decision_id=s.divert.decision,
-            started=round(s.rec_started_wall, 3),
-            duration=round(max(0, size - WAV_HEADER) / BYTES_PER_SECOND, 3),
-            speech=round(a.speech_seconds, 3),
-            bytes=size,
-        )
-        write_sidecar(rec)
-        s.recording = rec.to_json()
-        self.stats["voicemails"] += 1
+        s.finalize = None
+        log.debug("finalize %s keep=%s exists=%s", path, a.keep, path and path.exists())
+        if path is not None and path.exists():
+            if not a.keep:
+                path.unlink(missing_ok=True)
+            else:
+                truncate_wav(path, self.cfg.max_record_bytes)
+                size = path.stat().st_size
+                rec = Recording(
+                    path=str(path),
+                    caller=canonical(s.caller),
+                    callee=canonical(s.divert.callee),
+                    decision_id=s.divert.decision,
+                    started=round(s.rec_started_wall, 3),
+                    duration=round(max(0, size - WAV_HEADER) / BYTES_PER_SECOND, 3),
+                    speech=round(a.speech_seconds, 3),
+                    bytes=size,
+                )
+                write_sidecar(rec)
+                s.recording = rec.to_json()
+                self.stats["voicemails"] += 1
+        for report in s.deferred:
+            if report.outcome == F.Outcome.VOICEMAIL.value:
+                report = dataclasses.replace(report, recording=s.recording)
+            self.reporter.submit(report)
+        s.deferred.clear()
 
     # ---- the bridge ----
 
@@ -599,25 +655,25 @@ class Agent:
         wall = self.wall()
         vm = a.outcome in VOICEMAIL_OUTCOMES
         self.stats[a.outcome.value] += 1
-        self.reporter.submit(
-            OutcomeReport(
-                kind="voicemail" if vm else "challenge",
-                outcome=a.outcome.value,
-                decision_id=s.divert.decision,
-                mode=s.divert.mode,
-                caller=canonical(s.caller),
-                callee=canonical(s.divert.callee),
-                call_id=s.call_id,
-                time=wall,
-                call_started=s.started_wall,
-                tries=a.tries,
-                digits_entered=a.digits_entered,
-                remember_until=wall + self.cfg.pass_remember
-                if a.outcome is F.Outcome.PASSED
-                else None,
-                recording=s.recording if a.outcome is F.Outcome.VOICEMAIL else None,
-            )
+        report = OutcomeReport(
+            kind="voicemail" if vm else "challenge",
+            outcome=a.outcome.value,
+            decision_id=s.divert.decision,
+            mode=s.divert.mode,
+            caller=canonical(s.caller),
+            callee=canonical(s.divert.callee),
+            call_id=s.call_id,
+            time=wall,
+            call_started=s.started_wall,
+            tries=a.tries,
+            digits_entered=a.digits_entered,
+            remember_until=wall + self.cfg.pass_remember if a.outcome is F.Outcome.PASSED else None,
+            recording=s.recording if a.outcome is F.Outcome.VOICEMAIL else None,
         )
+        if s.finalize is not None:
+            s.deferred.append(report)
+        else:
+            self.reporter.submit(report)
         log.info("call %s: %s", s.call_id, a.outcome.value)
 
     def _maybe_finish(self, s: Session, now: float) -> None:
@@ -629,6 +685,9 @@ class Agent:
             self._stop_recording_file(s)
             self._hangup(s.inleg)
             self._hangup(s.outleg)
+        if s.finalize is not None:
+            self._finalize(s, now, force=now - s.done_at > GRACE)
+            return
         if all(leg.ended for leg in s.legs) or now - s.done_at > GRACE:
             self.sessions.remove(s)
             for leg in s.legs:
@@ -636,6 +695,30 @@ class Agent:
                 if not leg.ended:
                     self.orphans.append(leg)
             s.legs.clear()
+
+    def free_slots(self) -> int:
+        """pjsua call slots neither in use nor reserved for a possible bridge."""
+        used = sum(1 for s in self.sessions for leg in s.legs if not leg.ended)
+        used += sum(1 for leg in self.orphans if not leg.ended)
+        reserved = sum(
+            1
+            for s in self.sessions
+            if s.mode == "challenge" and s.outleg is None and not s.flow.done
+        )
+        return self.cfg.worker_call_slots - used - reserved
+
+    def _send_status(self, now: float) -> None:
+        if self._status_sock is None or self.front is None:
+            return
+        free = self.free_slots()
+        if free == self._last_free and now < self._next_status:
+            return
+        self._last_free = free
+        self._next_status = now + 0.2
+        try:
+            self._status_sock.sendto(f"SWLOAD {max(free, 0)}".encode(), self.front)
+        except OSError as exc:
+            log.debug("status to the front: %s", exc)
 
     @property
     def active(self) -> int:

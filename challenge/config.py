@@ -53,8 +53,13 @@ class ChallengeConfig:
     """Seconds the callee may ring after a pass before the caller gets voicemail/goodbye."""
     voicemail_on_fail: bool = False
     """Offer voicemail after a failed challenge when the divert URI does not say (sw-vm)."""
+    workers: int = 4
+    """pjsua2 worker processes behind the one listen port (each holds at most
+    ``worker_call_slots`` call legs; a bridged challenge holds two)."""
+    worker_call_slots: int = 4
+    """Call legs one worker may hold: the pjsua2 wheel's compile-time PJSUA_MAX_CALLS."""
     max_calls: int = 40
-    """Most concurrent challenge calls."""
+    """Most concurrent challenge calls (over all workers; also bounded by their slots)."""
     over_limit: Literal["busy", "voicemail"] = "busy"
     """Challenge calls beyond max_calls: "busy" (486) or "voicemail" (record instead)."""
     max_voicemail_calls: int = 20
@@ -97,6 +102,10 @@ class ChallengeConfig:
         for name in ("digit_timeout", "answer_timeout", "ring_timeout", "pass_ttl"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be positive")
+        if not 1 <= self.workers <= 64:
+            raise ValueError("workers: must be 1..64")
+        if self.worker_call_slots < 2:
+            raise ValueError("worker_call_slots: must be at least 2")
         if self.max_calls < 1 or self.max_voicemail_calls < 0:
             raise ValueError("max_calls/max_voicemail_calls: must be >= 1 / >= 0")
         if self.max_record_seconds <= 0 or self.max_record_bytes < 16000:

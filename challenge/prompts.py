@@ -14,6 +14,7 @@ from __future__ import annotations
 import array
 import logging
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -163,7 +164,7 @@ def fallback_tones(name: str) -> array.array[int]:
 
 
 def write_pcm(path: Path, samples: array.array[int]) -> None:
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # workers may generate concurrently
     data = array.array("h", samples)
     if sys.byteorder == "big":
         data.byteswap()

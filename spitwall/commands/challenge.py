@@ -2,7 +2,8 @@
 
 Reads ``[challenge]`` (and ``data_dir``) from ``--config``; ``--listen HOST:PORT``
 overrides ``[challenge] listen`` (port 0 picks a free port). Prints one line
-``challenge UA listening on udp:HOST:PORT`` when ready, then serves until SIGTERM/SIGINT.
+``challenge UA listening on udp:HOST:PORT`` when ready (the front and all ``workers``
+pjsua2 processes are up), then serves until SIGTERM/SIGINT.
 ``spitwall serve`` starts it as a child process when ``[challenge] enabled`` is true.
 """
 
@@ -28,7 +29,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from challenge.runner import run_agent
+    from challenge.runner import run_front
     from spitwall.config import load_config
 
     overrides: dict[str, Any] = {}
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"challenge UA listening on udp:{cfg.challenge.host}:{port}", flush=True)
 
     try:
-        return run_agent(cfg.challenge, cfg.data_dir, lambda: stop["flag"], ready)
+        return run_front(cfg.challenge, cfg.data_dir, lambda: stop["flag"], ready)
     except OSError as exc:
         print(f"spitwall challenge: {exc}", file=sys.stderr)
         return 2
