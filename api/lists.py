@@ -32,6 +32,8 @@ from .payload import field_str, media_type, only_params, path_id, read_body, rea
 from .state import state
 
 CSV_TYPES = ("text/csv", "application/csv")
+MAX_EXPIRES = 253_402_300_799.0
+"""9999-12-31T23:59:59Z: later expiry times are refused (they cannot be written as dates)."""
 
 
 def _owner_scope(user_id: int | None) -> ListScope:
@@ -54,6 +56,8 @@ def _expiry(value: object, now: float) -> float | None:
         raise bad_request("expires: not a time", field="expires")
     if t <= now:
         raise bad_request("expires: must be in the future", field="expires")
+    if t > MAX_EXPIRES:
+        raise bad_request("expires: must be before the year 10000", field="expires")
     return t
 
 
@@ -132,15 +136,22 @@ async def _import_csv(request: web.Request, user_id: int | None, kind: ListKind)
         now=now,
         max_rows=st.config.max_csv_rows,
     )
-    errors = [{"line": e.line, "reason": e.reason} for e in parsed.errors]
-    results = await st.store.add_entries(parsed.entries, now=now) if parsed.entries else []
+    errors: list[dict[str, Any]] = [{"line": e.line, "reason": e.reason} for e in parsed.errors]
+    news, lines = [], []
+    for line, e in zip(parsed.lines, parsed.entries, strict=True):
+        if e.expires is not None and e.expires > MAX_EXPIRES:
+            errors.append({"line": line, "reason": "expires: must be before the year 10000"})
+        else:
+            news.append(e)
+            lines.append(line)
+    results = await st.store.add_entries(news, now=now) if news else []
     imported = 0
-    for line, r in zip(parsed.lines, results, strict=True):
+    for line, r in zip(lines, results, strict=True):
         if isinstance(r, Invalid):
             errors.append({"line": line, "reason": str(r)})
         else:
             imported += 1
-    errors.sort(key=lambda e: int(e["line"]))  # type: ignore[call-overload]
+    errors.sort(key=lambda e: int(e["line"]))
     if imported == 0 and errors:
         raise ApiError(
             400,
