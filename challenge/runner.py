@@ -227,7 +227,8 @@ def run_worker(
         if on_ready is not None:
             on_ready(port)
         while not should_stop():
-            agent.poll(10)
+            # 10 ms while calls run (prompt ends, digit timers); idle workers poll less
+            agent.poll(10 if agent.sessions else 40)
     finally:
         agent.shutdown()
         reporter.close(timeout=5.0)
