@@ -18,6 +18,9 @@ class ChallengeConfig:
     """Start the challenge/voicemail UA process with ``spitwall serve``."""
     listen: str = "127.0.0.1:5070"
     """HOST:PORT (UDP) where the UA receives diverted calls; port 0 picks a free one."""
+    divert_sources: tuple[str, ...] = ("127.0.0.1",)
+    """Source IP addresses allowed to start calls at the UA (the proxy's); others get 403.
+    A divert names the callee the UA bridges to, so nobody else may send one. Empty: any."""
     outbound_proxy: str = "sip:127.0.0.1:5060;lr"
     """SIP URI the bridged (outbound) leg is routed through: the proxy. Empty: send direct."""
     callee_domain: str = "127.0.0.1:5060"

@@ -18,6 +18,10 @@ Theory of operation (sans-IO :class:`Relay`, an asyncio adapter around it):
   Contact address directly, so the relay holds no dialog state.
 - Workers report ``SWLOAD <free slots>`` datagrams to the relay every 200 ms.
 
+- A new request from a source outside ``allowed_sources`` (``[challenge]
+  divert_sources``: the proxy) is answered 403 here and never reaches a worker: only the
+  proxy may divert, because a divert names the callee the UA will bridge to.
+
 Entries expire after ``idle_timeout`` seconds without a packet.
 """
 
@@ -47,6 +51,26 @@ def is_request(data: bytes, method: bytes | None = None) -> bool:
     return method is None or first.startswith(method + b" ")
 
 
+_COPY = re.compile(
+    rb"^(?:via|v|from|f|to|t|call-id|i|cseq)[ \t]*:.*$", re.IGNORECASE | re.MULTILINE
+)
+
+
+def forbidden(request: bytes) -> bytes:
+    """A 403 for a request from a source that may not divert calls to the UA (RFC 3261
+    §8.2.6: Via, From, To, Call-ID and CSeq copied; a To tag added)."""
+    head = request.split(b"\r\n\r\n", 1)[0]
+    lines = [m.group(0).rstrip(b"\r") for m in _COPY.finditer(head)]
+    out = [b"SIP/2.0 403 Forbidden (not a trusted divert source)"]
+    for line in lines:
+        name = line.split(b":", 1)[0].strip().lower()
+        if name in (b"to", b"t") and b";tag=" not in line.lower():
+            line += b";tag=swfront"
+        out.append(line)
+    out += [b"Content-Length: 0", b"", b""]
+    return b"\r\n".join(out)
+
+
 @dataclass(slots=True)
 class _Entry:
     worker: int
@@ -64,14 +88,23 @@ class _Worker:
 class Relay:
     """Decides where every datagram goes. ``datagram()`` returns ``[(bytes, addr)]``."""
 
-    def __init__(self, workers: list[Addr], *, slots: int = 4, idle_timeout: float = 300.0):
+    def __init__(
+        self,
+        workers: list[Addr],
+        *,
+        slots: int = 4,
+        idle_timeout: float = 300.0,
+        allowed_sources: frozenset[str] | None = None,
+    ):
         self.workers = [_Worker(a, slots) for a in workers]
+        self.allowed = allowed_sources
         self._by_addr = {w.addr: i for i, w in enumerate(self.workers)}
         self.calls: dict[bytes, _Entry] = {}
         self.idle_timeout = idle_timeout
         self._rr = 0
         self._next_expiry = 0.0
         self.dropped = 0
+        self.refused = 0
 
     def set_worker(self, index: int, addr: Addr) -> None:
         """A restarted worker came back on a new address."""
@@ -97,6 +130,11 @@ class Relay:
             if not is_request(data):
                 self.dropped += 1
                 return []
+            if self.allowed is not None and src[0] not in self.allowed:
+                self.refused += 1
+                if is_request(data, b"ACK"):
+                    return []
+                return [(forbidden(data), src)]
             first = data.split(b"\r\n", 1)[0]
             need = 1 if b"sw-mode=voicemail" in first or not is_request(data, b"INVITE") else 2
             entry = _Entry(self._pick(need), src, now)

@@ -149,7 +149,11 @@ def run_front(
         for w in workers:
             w.spawn()
         ports = _wait_ready(workers, WORKER_START_TIMEOUT)
-        relay = Relay([(cfg.host, p) for p in ports], slots=cfg.worker_call_slots)
+        relay = Relay(
+            [(cfg.host, p) for p in ports],
+            slots=cfg.worker_call_slots,
+            allowed_sources=frozenset(cfg.divert_sources) if cfg.divert_sources else None,
+        )
         if on_ready is not None:
             on_ready(front[1])
         next_check = 0.0

@@ -374,3 +374,25 @@ def test_over_limit_goes_to_voicemail_then_busy(
         assert reports.wait("lim-c")[0]["outcome"] == "rejected_busy"
     finally:
         agent.stop()
+
+
+def test_only_the_proxy_may_divert(ua: UA) -> None:
+    """[challenge] divert_sources: a caller reaching the UA port directly from another
+    address cannot name a callee to be bridged to."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.2", 0))
+        s.settimeout(3.0)
+        port = s.getsockname()[1]
+        invite = (
+            f"INVITE {target(ua, 'forged')} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.2:{port};branch=z9hG4bKforged\r\n"
+            f"From: <sip:+15550000000@127.0.0.2>;tag=f\r\nTo: <sip:+15557654321@x>\r\n"
+            f"Call-ID: forged-1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+            f"Content-Length: 0\r\n\r\n"
+        )
+        s.sendto(invite.encode(), ("127.0.0.1", ua.port))
+        data, _ = s.recvfrom(65535)
+    assert data.startswith(b"SIP/2.0 403 ")
+    assert b"Call-ID: forged-1" in data

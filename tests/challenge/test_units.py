@@ -129,6 +129,19 @@ def test_relay_drops_what_it_cannot_place() -> None:
     assert call_id_of(b"INVITE x SIP/2.0\r\ni: compact\r\n\r\n") == b"compact"
 
 
+def test_relay_answers_403_to_untrusted_sources() -> None:
+    relay = Relay([W1], allowed_sources=frozenset({"10.0.0.5"}))
+    ((resp, dst),) = relay.datagram(INVITE % b"x", ("192.0.2.9", 5060), 0.0)
+    assert dst == ("192.0.2.9", 5060)
+    assert resp.startswith(b"SIP/2.0 403 ")
+    assert b"Call-ID: x\r\n" in resp and b"CSeq: 1 INVITE\r\n" in resp
+    assert b"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\n" in resp
+    assert relay.calls == {} and relay.refused == 1
+    ack = b"ACK sip:x SIP/2.0\r\nCall-ID: x\r\n\r\n"
+    assert relay.datagram(ack, ("192.0.2.9", 5060), 0.0) == []
+    assert relay.datagram(INVITE % b"y", ("10.0.0.5", 5060), 0.0)[0][1] == W1
+
+
 def test_config_errors_name_the_key(tmp_path: Path) -> None:
     for bad, key in [
         ({"challenge.listen": "nope"}, "listen"),
