@@ -25,11 +25,11 @@ added, recorded in the attestation log as a ``signing`` record and neither verif
 scored (it leaves the provider; it is not inbound spam).
 
 A call that carries a valid one-time pass token (minted by the challenge UA after the caller
-passed) is forwarded without a second screening. Every call is then recorded twice, off the
-event loop: in the reputation store (the subscriber's call history and the counters that
-feed the next call's score) and in the tamper-evident attestation log (verification and
-decision in one record). Outcomes reported by the core (:class:`PipelineObserver`) feed
-both the engine's call patterns and the store's feedback.
+passed) is forwarded without a second screening. Every screened call is then recorded
+twice, off the event loop: in the reputation store (the subscriber's call history and the
+counters that feed the next call's score) and in the tamper-evident attestation log
+(verification and decision in one record). Outcomes reported by the core
+(:class:`PipelineObserver`) feed both the engine's call patterns and the store's feedback.
 """
 
 from __future__ import annotations
