@@ -95,7 +95,13 @@ class Spitwall:
         att = _resolve_attestation(cfg)
         if att.dev_pki:
             att = await self._start_dev_pki(att)
-        signing = self._outbound_signing(att)
+        try:
+            signing = self._outbound_signing(att)
+        except Exception:  # a bad signing_key or trunk table fails the start; free the port
+            if self.x5u_server is not None:
+                await self.x5u_server.stop()
+                self.x5u_server = None
+            raise
         self.store = Store.open(
             store_path(cfg.data_dir, cfg.reputation.store), cfg.reputation.store
         )

@@ -213,3 +213,20 @@ def test_reuse_rules(tmp_path: Path) -> None:
     assert _dev_pki_problem(tmp_path / "crl", base) == "the CRL is past its nextUpdate"
     (tmp_path / "fresh" / "sp.key").write_text("garbage")
     assert _dev_pki_problem(tmp_path / "fresh", base) is not None
+
+
+async def test_an_unusable_signing_key_fails_the_start_and_frees_the_port(
+    tmp_path: Path, ports: tuple[int, int]
+) -> None:
+    from attestation.sign import SigningError
+
+    pki_port, uas_port = ports
+    data = tmp_path / "data"
+    bad = _config(data, pki_port, uas_port, **{"attestation.signing_key": str(tmp_path / "no.key")})
+    with pytest.raises(SigningError, match=r"signing_key .*no\.key"):
+        await _start(bad)
+    r = await _start(_config(data, pki_port, uas_port))  # the dev x5u port is free again
+    try:
+        assert r.sw.x5u_server is not None and r.sw.x5u_server.port == pki_port
+    finally:
+        await r.sw.stop(0.2)
