@@ -24,7 +24,6 @@ import logging
 import random
 import socket
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ import pjsua2 as pj
 
 from . import flow as F
 from .config import ChallengeConfig, ChallengePaths
-from .divert import Divert, DivertProblem, parse_divert, uri_user
+from .divert import DivertProblem, parse_divert, uri_user
 from .outcome import OutcomeReport, OutcomeReporter
 from .passtoken import HEADER, canonical, mint
 from .prompts import PromptSet, wav_seconds
@@ -48,6 +47,7 @@ from .recorder import (
     truncate_wav,
     write_sidecar,
 )
+from .session import Leg, Session, UaAccount, header_value, request_uri, wav_closed
 
 log = logging.getLogger("spitwall.challenge.agent")
 
@@ -56,108 +56,6 @@ LEVEL_INTERVAL = 0.1
 GRACE = 10.0
 """Seconds a finished session waits for pjsua to confirm its legs are gone."""
 VOICEMAIL_OUTCOMES = {F.Outcome.VOICEMAIL, F.Outcome.NO_MESSAGE, F.Outcome.MAILBOX_FULL}
-
-
-class _Leg(pj.Call):  # type: ignore[misc]
-    """One call leg. Callbacks only queue events for the session."""
-
-    def __init__(self, agent: Agent, acc: pj.Account, role: str, call_id: int) -> None:
-        super().__init__(acc, call_id)
-        self.agent = agent
-        self.role = role
-        self.session: Session | None = None
-        self.media: Any = None
-        self.ended = False
-        self.hung_up = False
-
-    def onCallState(self, prm: Any) -> None:
-        ci = self.getInfo()
-        if ci.state == pj.PJSIP_INV_STATE_CONFIRMED:
-            self.agent.post(self, ("confirmed",))
-        elif ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            self.ended = True
-            self.media = None
-            self.agent.post(self, ("ended", ci.lastStatusCode))
-
-    def onCallMediaState(self, prm: Any) -> None:
-        ci = self.getInfo()
-        for mi in ci.media:
-            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                self.media = self.getAudioMedia(mi.index)
-                self.agent.post(self, ("media",))
-                return
-        self.media = None
-
-    def onDtmfDigit(self, prm: Any) -> None:
-        self.agent.post(self, ("digit", str(prm.digit)))
-
-
-class _Account(pj.Account):  # type: ignore[misc]
-    def __init__(self, agent: Agent) -> None:
-        super().__init__()
-        self.agent = agent
-
-    def onIncomingCall(self, prm: Any) -> None:
-        self.agent.incoming(self, prm)
-
-
-def _wav_closed(path: Path) -> bool:
-    """True once the WAV writer has put the final sizes into the RIFF header."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(8)
-        size = path.stat().st_size
-    except OSError:
-        return True
-    return len(head) == 8 and int.from_bytes(head[4:8], "little") == size - 8
-
-
-@dataclass(eq=False)
-class Session:
-    flow: F.Flow
-    divert: Divert
-    caller: str
-    inleg: _Leg
-    call_id: str
-    started_wall: float
-    outleg: _Leg | None = None
-    player: Any = None
-    play_done_at: float | None = None
-    recorder: Any = None
-    rec_path: Path | None = None
-    rec_started_wall: float = 0.0
-    silence: SilenceDetector | None = None
-    next_level_at: float = 0.0
-    recording: dict[str, Any] | None = None
-    finalize: tuple[float, float, F.StopRecording] | None = None
-    """(first check, give up at, the stop) while pjsua closes the WAV on its clock thread."""
-    deferred: list[OutcomeReport] = field(default_factory=list)
-    """Voicemail reports held until the WAV is closed and measured."""
-    bridge_wanted: bool = False
-    bridged: bool = False
-    media_seen: bool = False
-    done_at: float | None = None
-    legs: list[_Leg] = field(default_factory=list)
-
-    @property
-    def mode(self) -> str:
-        return self.flow.p.mode
-
-
-def request_uri(whole_msg: str) -> str:
-    line = whole_msg.split("\r\n", 1)[0].split("\n", 1)[0]
-    parts = line.split(" ")
-    return parts[1] if len(parts) == 3 else ""
-
-
-def header_value(whole_msg: str, *names: str) -> str | None:
-    head = whole_msg.split("\r\n\r\n", 1)[0]
-    wanted = {n.lower() for n in names}
-    for line in head.splitlines()[1:]:
-        name, sep, value = line.partition(":")
-        if sep and name.strip().lower() in wanted:
-            return value.strip()
-    return None
 
 
 class Agent:
@@ -193,10 +91,10 @@ class Agent:
         self._next_status = 0.0
         self._last_free = -1
         self.sessions: list[Session] = []
-        self.events: collections.deque[tuple[_Leg, tuple[Any, ...]]] = collections.deque()
-        self.orphans: list[_Leg] = []
+        self.events: collections.deque[tuple[Leg, tuple[Any, ...]]] = collections.deque()
+        self.orphans: list[Leg] = []
         self.ep: Any = None
-        self.acc: _Account | None = None
+        self.acc: UaAccount | None = None
         self.port = 0
         self._durations: dict[str, float] = {}
         self._next_cleanup = 0.0
@@ -236,7 +134,7 @@ class Agent:
             ac.sipConfig.proxies.append(self.cfg.outbound_proxy)
         ac.mediaConfig.transportConfig.boundAddress = self.cfg.host
         ac.mediaConfig.transportConfig.port = 0
-        acc = _Account(self)
+        acc = UaAccount(self)
         acc.create(ac, True)
         self.ep, self.acc = ep, acc
         if self.front is not None:
@@ -287,13 +185,13 @@ class Agent:
 
     # ---- callbacks (queue only) ----
 
-    def post(self, leg: _Leg, event: tuple[Any, ...]) -> None:
+    def post(self, leg: Leg, event: tuple[Any, ...]) -> None:
         self.events.append((leg, event))
 
-    def incoming(self, acc: _Account, prm: Any) -> None:
+    def incoming(self, acc: UaAccount, prm: Any) -> None:
         now, wall = self.clock(), self.wall()
         msg = prm.rdata.wholeMsg
-        leg = _Leg(self, acc, "in", prm.callId)
+        leg = Leg(self, acc, "in", prm.callId)
         divert = parse_divert(request_uri(msg))
         if isinstance(divert, DivertProblem):
             log.warning("refusing INVITE: %s", divert.detail)
@@ -377,7 +275,7 @@ class Agent:
         )
         self._feed(s, F.Offered(now), now)
 
-    def _reject(self, leg: _Leg, code: int, reason: str) -> None:
+    def _reject(self, leg: Leg, code: int, reason: str) -> None:
         prm = pj.CallOpParam()
         prm.statusCode = code
         prm.reason = reason[:100]
@@ -418,7 +316,7 @@ class Agent:
                     "removed %d recordings older than %s days", removed, self.cfg.retention_days
                 )
 
-    def _translate(self, s: Session, leg: _Leg, ev: tuple[Any, ...], now: float) -> None:
+    def _translate(self, s: Session, leg: Leg, ev: tuple[Any, ...], now: float) -> None:
         kind = ev[0]
         if leg.role == "in":
             if kind == "media" and not s.media_seen:
@@ -573,7 +471,7 @@ class Agent:
         path = s.rec_path
         if not force and now < first:
             return
-        if not force and now < give_up and path is not None and not _wav_closed(path):
+        if not force and now < give_up and path is not None and not wav_closed(path):
             return
         s.finalize = None
         log.debug("finalize %s keep=%s exists=%s", path, a.keep, path and path.exists())
@@ -607,7 +505,7 @@ class Agent:
     def _place_call(self, s: Session, now: float) -> None:
         assert self.acc is not None
         token = mint(self.secret, s.caller, s.divert.callee, self.wall(), self.cfg.pass_ttl)
-        out = _Leg(self, self.acc, "out", pj.PJSUA_INVALID_ID)
+        out = Leg(self, self.acc, "out", pj.PJSUA_INVALID_ID)
         out.session = s
         s.outleg = out
         s.legs.append(out)
@@ -640,7 +538,7 @@ class Agent:
         s.bridged = True
         self.stats["bridged"] += 1
 
-    def _hangup(self, leg: _Leg | None) -> None:
+    def _hangup(self, leg: Leg | None) -> None:
         if leg is None or leg.ended or leg.hung_up:
             return
         leg.hung_up = True
