@@ -1,7 +1,8 @@
 """``python -m challenge.worker``: one pjsua2 worker process, started by the front
 (:func:`challenge.runner.run_front`); not meant to be run by hand.
 
-Writes its SIP port to ``--ready-file`` once listening; stops on SIGTERM/SIGINT.
+Writes its SIP port to ``--ready-file`` once listening; stops on SIGTERM/SIGINT and when
+its parent (the front) has gone away.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
 import signal
 import sys
@@ -52,7 +54,13 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(str(port))
         tmp.replace(args.ready_file)
 
-    return run_worker(cfg, args.data_dir, front, lambda: stop["flag"], ready)
+    parent = os.getppid()
+
+    def should_stop() -> bool:
+        # also stop when the front is gone (killed), instead of holding the port forever
+        return stop["flag"] or os.getppid() != parent
+
+    return run_worker(cfg, args.data_dir, front, should_stop, ready)
 
 
 if __name__ == "__main__":

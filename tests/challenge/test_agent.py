@@ -396,3 +396,38 @@ def test_only_the_proxy_may_divert(ua: UA) -> None:
         data, _ = s.recvfrom(65535)
     assert data.startswith(b"SIP/2.0 403 ")
     assert b"Call-ID: forged-1" in data
+
+
+def test_a_dead_worker_is_replaced(tmp_path: Path, reports: ReportServer) -> None:
+    import os
+    import signal
+
+    agent = start_ua(
+        tmp_path,
+        {
+            "report_url": reports.url,
+            "report_token": TOKEN,
+            "voice": "tones",
+            "test_code": "47",
+            "workers": 2,
+        },
+    )
+    try:
+        workers = [p for p in agent.pids() if p != agent.proc.pid]
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        wait_until(
+            lambda: len([p for p in agent.pids() if p != agent.proc.pid and p not in workers]) == 1,
+            15,
+            "a new worker",
+        )
+        time.sleep(0.3)  # its first load report
+        for i in range(2):  # both workers take calls again
+            caller = Sipp.start(
+                render_uac("", end="bye", hold_ms=300, decision=f"respawn{i}"), target=agent.addr
+            )
+            assert caller.wait(20)[0] == 0
+        assert [p["outcome"] for p in reports.wait("respawn", 2)] == ["hung_up"] * 2
+    finally:
+        out = agent.stop()
+    assert "exited (-9): restarting" in out
