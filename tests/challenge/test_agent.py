@@ -91,9 +91,11 @@ def secret_of(ua: UA) -> bytes:
     return (ua.data_dir / "challenge.secret").read_text().strip().encode()
 
 
-def target(ua: UA, decision: str, mode: str = "challenge", vm: int = 0) -> str:
+def target(
+    ua: UA, decision: str, mode: str = "challenge", vm: int = 0, callee: str = "15557654321"
+) -> str:
     return (
-        f"sip:challenge@{ua.addr};sw-callee=%2B15557654321;sw-decision={decision};"
+        f"sip:challenge@{ua.addr};sw-callee=%2B{callee};sw-decision={decision};"
         f"sw-mode={mode};sw-vm={vm}"
     )
 
@@ -431,3 +433,31 @@ def test_a_dead_worker_is_replaced(tmp_path: Path, reports: ReportServer) -> Non
     finally:
         out = agent.stop()
     assert "exited (-9): restarting" in out
+
+
+def test_a_callees_own_greeting_is_played(ua: UA, reports: ReportServer) -> None:
+    """<data_dir>/greetings/<callee>.wav replaces the default greeting (1.1 s of tones)."""
+    from challenge.prompts import tone, write_pcm
+
+    greetings = ua.data_dir / "greetings"
+    greetings.mkdir(exist_ok=True)
+    write_pcm(greetings / "15550001111.wav", tone([(700.0, 0.2)]))
+    caller = start_peer(
+        "--role",
+        "caller",
+        "--target",
+        target(ua, "own-greeting", "voicemail", callee="15550001111"),
+        "--tone",
+        "440",
+        "--hangup-after",
+        "2.5",
+        "--duration",
+        "10",
+    )
+    assert peer_result(caller)["ended_by"] == "local"
+    (post,) = reports.wait("own-greeting")
+    rec = post["recording"]
+    assert post["outcome"] == "voicemail" and post["callee"] == "15550001111"
+    # answered, then 0.2 s greeting + 0.4 s beep before the recording starts
+    assert rec["started"] - post["call_started"] < 1.2, rec
+    assert Path(rec["path"]).parent == ua.data_dir / "voicemail" / "15550001111"
