@@ -126,7 +126,11 @@ class Proxy:
                 self.proc.wait()
 
 
-def spitwall(port: int, uas_port: int, workers: int, profile: str | None, tmp: Path) -> Proxy:
+def spitwall(
+    port: int, uas_port: int, workers: int, profile: str | None, tmp: Path, full: bool = False
+) -> Proxy:
+    """``spitwall serve --proxy-only`` (the proxy and its forward-all screener), or with
+    ``full`` the whole composition (verification, scoring, stores, audit log)."""
     conf = tmp / "bench.toml"
     conf.write_text('[proxy.rate_limit]\nenabled = false\n[log]\nlevel = "warning"\n')
     pre = [sys.executable]
@@ -137,7 +141,7 @@ def spitwall(port: int, uas_port: int, workers: int, profile: str | None, tmp: P
         "-m",
         "spitwall",
         "serve",
-        "--proxy-only",
+        *(["--data-dir", str(tmp / f"data-{port}")] if full else ["--proxy-only"]),
         "--config",
         str(conf),
         "--listen",
@@ -149,7 +153,7 @@ def spitwall(port: int, uas_port: int, workers: int, profile: str | None, tmp: P
         "--workers",
         str(workers),
     ]
-    return Proxy(f"spitwall x{workers}", argv, "ready", workers)
+    return Proxy(f"spitwall{' full' if full else ''} x{workers}", argv, "ready", workers)
 
 
 def kamailio(port: int, uas_port: int, tlsf: bool) -> Proxy:
@@ -296,9 +300,15 @@ def main() -> int:
     ap.add_argument(
         "--transport",
         default="un",
-        help="SIPp caller transport: un (socket per call; spreads over workers) or u1",
+        help="SIPp caller transport for multi-worker spitwall: un (a socket per call, spread"
+        " over the SO_REUSEPORT workers) or u1; single-process targets always use u1",
     )
     ap.add_argument("--no-kamailio", action="store_true")
+    ap.add_argument(
+        "--full",
+        action="store_true",
+        help="also measure the full composition (screening pipeline, stores) x1",
+    )
     ap.add_argument("--profile", help="cProfile spitwall (1 worker) into this file")
     ap.add_argument(
         "--stop-after-fail",
@@ -314,6 +324,8 @@ def main() -> int:
     targets: list[tuple[str, object]] = [
         (f"spitwall x{w}", int(w)) for w in args.workers.split(",")
     ]
+    if args.full:
+        targets.append(("spitwall full x1", 1))
     if not args.no_kamailio:
         if shutil.which("kamailio") is None:
             print("kamailio missing: apt-get install -y kamailio", file=sys.stderr)
@@ -331,13 +343,18 @@ def main() -> int:
                         port,
                         uas_port,
                         int(param),  # type: ignore[call-overload]
-                        args.profile if param == 1 else None,
+                        args.profile if param == 1 and "full" not in name else None,
                         tmp,
+                        full="full" in name,
                     )
                 else:
                     proxy = kamailio(port, uas_port, bool(param))
                 with proxy:
-                    r = run_rate(name, port, uas_port, rate, args.duration, args.transport, tmp)
+                    # One caller socket (u1) lands every call on one SO_REUSEPORT worker;
+                    # a socket per call (un) spreads them. Single-process targets use u1.
+                    multi = name.startswith("spitwall") and int(param) > 1  # type: ignore[call-overload]
+                    transport = args.transport if multi else "u1"
+                    r = run_rate(name, port, uas_port, rate, args.duration, transport, tmp)
                 results.append(r)
                 print(
                     f"{name:18} offered {rate:5d}/s  completed {r.cps:7.1f}/s  ok {r.ok:6d}  "
