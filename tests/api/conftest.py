@@ -146,10 +146,17 @@ class Env:
             origid="origid-x",
             spc="SPC9",
         )
+        reason = (
+            Reason("list.user_block", 8.0, f"+{caller} on your block list")
+            if action == "reject"
+            else Reason(
+                "shaken.attest_c", 2.0, "attestation C: the carrier does not know the caller"
+            )
+        )
         self.store.feedback.record_call(
             facts,
             user_id=u.id,
-            score=Score(score, (Reason("list.user_block", 8.0, f"+{caller} on your block list"),)),
+            score=Score(score, (reason,)),
             action=action,
         )
         return cid
