@@ -188,3 +188,30 @@ async def test_security_headers_on_page_and_api(env: Env) -> None:
     assert r.status == 200 and "javascript" in r.content_type
     r = await env.call("GET", "/static/../api/app.py")
     assert r.status in (403, 404)
+
+
+async def test_tokens_and_cookies_never_reach_the_log(
+    env: Env, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+
+    async def boom(*a: object, **k: object) -> object:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(env.store, "calls_for_user", boom)
+    r = await env.call("GET", "/api/v1/me/calls", "alice")
+    out = await r.json()
+    assert r.status == 500 and out == {
+        "error": "internal",
+        "message": "internal error (logged on the server)",
+    }
+    await env.call("GET", "/api/v1/me", headers={"Authorization": "Bearer swt_guess"})
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as s:
+        r = await s.post(env.url("/api/v1/session"), json={"token": env.tokens["bob"]})
+        cookie = r.cookies["spitwall_session"].value
+        await s.post(env.url("/api/v1/session"), json={"token": "swt_wrong"})
+    assert "disk on fire" in caplog.text  # the failure itself is logged…
+    for secret in (env.tokens["alice"], env.tokens["bob"], "swt_guess", "swt_wrong", cookie):
+        assert secret not in caplog.text  # …but never a credential

@@ -12,7 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import expect
 
-from .conftest import Env
+from reputation.records import NewVoicemail
+
+from .conftest import ALICE_TN, Env
+from .test_isolation import write_wav
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -103,6 +106,20 @@ async def test_login_block_and_see_the_blocked_call(env: Env, browser: Any) -> N
     await page.screenshot(path=str(SHOTS / "spitwall-calls.png"), full_page=True)
     await page.click("#tab-lists")
     await page.screenshot(path=str(SHOTS / "spitwall-lists.png"), full_page=True)
+    # A voicemail plays from the page (the <audio> element fetches it with the cookie).
+    rel = f"voicemail/{ALICE_TN}/20260101T000000Z-15557770001-aa.wav"
+    size = write_wav(env.data_dir / rel, 0.5)
+    vm = await env.store.add_voicemail(
+        NewVoicemail(env.users["alice"].id, "15557770001", time.time(), 0.5, rel, size)
+    )
+    await page.click("#tab-voicemail")
+    audio = page.locator("#voicemails audio")
+    await audio.wait_for()
+    src = await audio.get_attribute("src")
+    assert src == f"/api/v1/me/voicemails/{vm.id}/audio"  # type: ignore[union-attr]
+    resp = await page.request.get(env.url(src))
+    assert resp.status == 200 and resp.headers["content-type"] == "audio/wav"
+    assert await resp.body() == (env.data_dir / rel).read_bytes()
     assert not problems, problems
 
 
