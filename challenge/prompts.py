@@ -150,7 +150,7 @@ def tone(parts: list[tuple[float, float]], amplitude: float = 0.3) -> array.arra
 def fallback_tones(name: str) -> array.array[int]:
     if name.startswith("digit_"):
         pips = int(name[-1]) or 10
-        return tone([(800.0, 0.12), (0.0, 0.12)] * pips + [(0.0, 0.3)])
+        return tone([(800.0, 0.09), (0.0, 0.09)] * pips + [(0.0, 0.2)])
     patterns = {
         "intro": [(440.0, 0.3), (0.0, 0.1), (660.0, 0.3), (0.0, 0.4)],
         "wrong": [(300.0, 0.5), (0.0, 0.3)],
