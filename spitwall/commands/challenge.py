@@ -1,4 +1,4 @@
-"""`spitwall challenge`: run the challenge/voicemail user agent (pjsua2) in this process.
+"""`spitwall challenge`: run the challenge/voicemail user agent (front + pjsua2 workers).
 
 Reads ``[challenge]`` (and ``data_dir``) from ``--config``; ``--listen HOST:PORT``
 overrides ``[challenge] listen`` (port 0 picks a free port). Prints one line
