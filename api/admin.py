@@ -15,6 +15,7 @@ from reputation.users import Role, check_role, parse_tn
 from . import lists
 from .auth import current_user, roles
 from .errors import ApiError, bad_request, invalid, not_found
+from .me import sync_greeting
 from .payload import field_str, path_id, read_json
 from .state import state
 
@@ -103,9 +104,11 @@ async def user_delete(request: web.Request) -> web.Response:
     uid = path_id(request)
     if uid == current_user(request).id:
         raise ApiError(409, "conflict", "an administrator cannot delete their own account")
-    if not await st.store.delete_user(uid):
+    old = st.store.get_user(uid)
+    if old is None or not await st.store.delete_user(uid):
         raise not_found(f"no user {uid}")
     st.sessions.drop_user(uid)
+    sync_greeting(st, uid, old.tns)
     return web.Response(status=204)
 
 
@@ -137,6 +140,7 @@ async def user_set_tns(request: web.Request) -> web.Response:
         r = await st.store.add_number(uid, d, now=st.clock())
         if isinstance(r, Invalid):
             raise invalid(r)
+    sync_greeting(st, uid, u.tns)
     nu = st.store.get_user(uid)
     assert nu is not None
     return web.json_response(nu.to_json())

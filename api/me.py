@@ -31,7 +31,7 @@ from .payload import (
     read_body,
     read_json,
 )
-from .state import state
+from .state import ApiState, state
 from .wav import check_wav
 
 SETTINGS_FIELDS = (
@@ -145,10 +145,35 @@ async def settings_put(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------------------- greeting
 
 
-def _greeting_files(request: web.Request, user_id: int, tns: tuple[str, ...]) -> list[Path]:
-    """Where the challenge UA looks for a callee's own greeting: one file per owned number."""
-    d = state(request).greetings_dir
+def greeting_files(st: ApiState, user_id: int, tns: tuple[str, ...]) -> list[Path]:
+    """Where the challenge UA looks for a callee's own greeting: ``<tn>.wav`` for every owned
+    number, plus the user's master copy ``user-<id>.wav`` (first)."""
+    d = st.greetings_dir
     return [d / f"user-{user_id}.wav", *(d / f"{tn}.wav" for tn in tns)]
+
+
+def sync_greeting(st: ApiState, user_id: int, old_tns: tuple[str, ...]) -> None:
+    """After a user's numbers changed: copy their greeting to new numbers, drop old ones."""
+    user = st.store.get_user(user_id)
+    master = st.greetings_dir / f"user-{user_id}.wav"
+    for tn in old_tns:
+        if user is None or tn not in user.tns:
+            with contextlib.suppress(FileNotFoundError):
+                (st.greetings_dir / f"{tn}.wav").unlink()
+    if user is None:
+        with contextlib.suppress(FileNotFoundError):
+            master.unlink()
+        return
+    if st.store.settings(user_id).greeting and master.is_file():
+        data = master.read_bytes()
+        for f in greeting_files(st, user_id, user.tns)[1:]:
+            _write(f, data)
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 @roles(*SUBSCRIBERS)
@@ -176,12 +201,10 @@ async def greeting_put(request: web.Request) -> web.Response:
     info = check_wav(data, st.config.max_greeting_seconds)
     if isinstance(info, str):
         raise bad_request(f"greeting: {info}", "bad_wav", field="greeting")
-    files = _greeting_files(request, user.id, user.tns)
+    files = greeting_files(st, user.id, user.tns)
     files[0].parent.mkdir(parents=True, exist_ok=True)
     for f in files:
-        tmp = f.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, f)
+        _write(f, data)
     result = await st.store.update_settings(user.id, {"greeting": files[0].name}, now=st.clock())
     if isinstance(result, Invalid):
         raise invalid(result)
@@ -197,7 +220,7 @@ async def greeting_delete(request: web.Request) -> web.Response:
     st = state(request)
     if not st.store.settings(user.id).greeting:
         raise not_found("no greeting uploaded")
-    for f in _greeting_files(request, user.id, user.tns):
+    for f in greeting_files(st, user.id, user.tns):
         with contextlib.suppress(FileNotFoundError):
             f.unlink()
     await st.store.update_settings(user.id, {"greeting": None}, now=st.clock())

@@ -178,3 +178,20 @@ async def test_voicemails_list_play_delete(env: Env) -> None:
     assert (env.data_dir / "reputation.sqlite3").exists()
     r = await env.call("DELETE", f"/api/v1/me/voicemails/{evil.id}", "alice")  # type: ignore[union-attr]
     assert r.status == 204 and (env.data_dir / "reputation.sqlite3").exists()
+
+
+async def test_greeting_follows_number_changes(env: Env) -> None:
+    alice = env.users["alice"]
+    good = wav_bytes(0.5)
+    r = await env.call(
+        "PUT", "/api/v1/me/greeting", "alice", data=good, headers={"Content-Type": "audio/wav"}
+    )
+    assert r.status == 201
+    g = env.data_dir / "greetings"
+    await env.json(
+        "PUT", f"/api/v1/admin/users/{alice.id}/tns", "root", json={"tns": ["+15550007777"]}
+    )
+    assert (g / "15550007777.wav").read_bytes() == good
+    assert not (g / f"{ALICE_TN}.wav").exists()
+    await env.json("DELETE", f"/api/v1/admin/users/{alice.id}", "root", 204)
+    assert sorted(p.name for p in g.iterdir()) == []
