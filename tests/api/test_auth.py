@@ -215,3 +215,26 @@ async def test_tokens_and_cookies_never_reach_the_log(
     assert "disk on fire" in caplog.text  # the failure itself is logged…
     for secret in (env.tokens["alice"], env.tokens["bob"], "swt_guess", "swt_wrong", cookie):
         assert secret not in caplog.text  # …but never a credential
+
+
+async def test_every_route_every_role(env: Env) -> None:
+    """The declared roles are enforced on every route: allowed roles get past auth (no 401,
+    no 403), the others get 403. Destructive calls use ids that do not exist."""
+    from api.auth import access_of
+
+    who_by_role = {"user": "alice", "admin": "root", "auditor": "audrey"}
+    for rd in routes():
+        access = access_of(rd.handler)  # type: ignore[attr-defined]
+        if access in ("public", "internal"):
+            continue
+        assert isinstance(access, frozenset), rd
+        path = "/api/v1" + rd.path.replace("{kind}", "block").replace("{id}", "999999")  # type: ignore[attr-defined]
+        for role, who in who_by_role.items():
+            r = await env.call(rd.method, path, who, json={})  # type: ignore[attr-defined]
+            allowed = any(a.value == role for a in access)
+            if allowed:
+                assert r.status not in (401, 403), (rd.method, path, role, await r.text())  # type: ignore[attr-defined]
+            else:
+                assert r.status == 403, (rd.method, path, role, r.status)  # type: ignore[attr-defined]
+    # Nobody was deleted or changed along the way.
+    assert len(env.store.users.all()) == 4
