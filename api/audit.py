@@ -180,6 +180,8 @@ async def export(request: web.Request) -> web.StreamResponse:
     try:
         while chunk := await loop.run_in_executor(pool, batch):
             await resp.write(chunk.encode("utf-8", "surrogateescape"))
+    except ConnectionResetError:
+        return resp  # the client went away; nothing more to send
     finally:
         await loop.run_in_executor(pool, rows.close)  # type: ignore[attr-defined]
         pool.shutdown(wait=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ from multidict import MultiMapping
 from .errors import ApiError, bad_request, too_large
 
 _CHUNK = 65_536
+_INT = re.compile(r"-?[0-9]+")
 
 
 def media_type(request: web.Request) -> str:
@@ -134,7 +136,7 @@ def query_int(
     text = query.get(name)
     if text is None or text == "":
         return default
-    if not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > 19:
+    if not _INT.fullmatch(text) or len(text) > 19:
         raise bad_request(f"{name}: expected an integer, got {text[:40]!r}", field=name)
     v = int(text)
     if not lo <= v <= hi:

@@ -174,6 +174,8 @@ CASES: list[tuple[str, str, Any, dict[str, str], int, str, str]] = [
     ("GET", "/api/v1/me/calls?limit=ten", None, {}, 400, "invalid", "integer"),
     ("GET", "/api/v1/me/calls?limit=1e3", None, {}, 400, "invalid", "integer"),
     ("GET", "/api/v1/me/calls?before=-1", None, {}, 400, "invalid", "before"),
+    ("GET", "/api/v1/me/calls?limit=--5", None, {}, 400, "invalid", "integer"),
+    ("GET", "/api/v1/me/calls?limit=%D9%A3", None, {}, 400, "invalid", "integer"),
     ("GET", "/api/v1/me/calls?before=99999999999999999999999", None, {}, 400, "invalid", "before"),
     ("GET", "/api/v1/me/calls?page=2", None, {}, 400, "unknown_field", "page"),
     ("GET", "/api/v1/me/calls/abc", None, {}, 404, "not_found", "abc"),
