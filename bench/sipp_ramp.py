@@ -70,6 +70,18 @@ class Result:
             and (self.cps >= 0.9 * self.rate)
         )
 
+    @property
+    def near_clean(self) -> bool:
+        """At most 0.1 % failed calls and no retransmissions. A multi-process proxy (Kamailio
+        with 2 UDP children) occasionally relays a 180 after the 200 of the same call; the
+        strict SIPp scenario counts that call as failed, though nothing was lost."""
+        return (
+            self.failed <= self.calls // 1000
+            and self.retrans == 0
+            and self.ok + self.failed == self.calls
+            and (self.cps >= 0.9 * self.rate)
+        )
+
 
 class Proxy:
     """A proxy under test listening on one UDP port."""
@@ -363,31 +375,37 @@ def main() -> int:
                     f"{'clean' if r.clean else 'NOT clean'}",
                     flush=True,
                 )
-                bad = 0 if r.clean else bad + 1
+                bad = 0 if r.near_clean else bad + 1
                 if bad >= args.stop_after_fail:
                     break
-    print("\nbest clean rate (zero failed calls, zero retransmissions):")
-    best: dict[str, Result] = {}
-    for r in results:
-        if r.clean and (r.target not in best or r.cps > best[r.target].cps):
-            best[r.target] = r
-    for name, _ in targets:
-        b = best.get(name)
-        print(
-            f"  {name:18} "
-            + (
-                f"{b.cps:7.1f} calls/s  (offered {b.rate}/s, p50 {fmt(b.p50)} ms, "
-                f"p99 {fmt(b.p99)} ms)"
-                if b
-                else "none"
+    for title, ok in (
+        ("best clean rate (zero failed calls, zero retransmissions)", lambda r: r.clean),
+        ("best rate with <= 0.1 % failed calls and zero retransmissions", lambda r: r.near_clean),
+    ):
+        print(f"\n{title}:")
+        best: dict[str, Result] = {}
+        for r in results:
+            if ok(r) and (r.target not in best or r.cps > best[r.target].cps):
+                best[r.target] = r
+        for name, _ in targets:
+            b = best.get(name)
+            print(
+                f"  {name:18} "
+                + (
+                    f"{b.cps:7.1f} calls/s  (offered {b.rate}/s, p50 {fmt(b.p50)} ms, "
+                    f"p99 {fmt(b.p99)} ms)"
+                    if b
+                    else "none"
+                )
             )
+        sw = max(
+            (b for n, b in best.items() if n.startswith("spitwall")),
+            key=lambda b: b.cps,
+            default=None,
         )
-    sw = max(
-        (b for n, b in best.items() if n.startswith("spitwall")), key=lambda b: b.cps, default=None
-    )
-    for k in ("kamailio", "kamailio -x tlsf"):
-        if sw is not None and k in best:
-            print(f"  ratio {sw.target} / {k}: {sw.cps / best[k].cps:.2f}")
+        for k in ("kamailio", "kamailio -x tlsf"):
+            if sw is not None and k in best:
+                print(f"  ratio {sw.target} / {k}: {sw.cps / best[k].cps:.2f}")
     return 0
 
 
