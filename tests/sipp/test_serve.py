@@ -219,3 +219,58 @@ async def test_tls_caller_through_proxy_to_udp_callee(tmp_path: Path) -> None:
         assert (await uas.wait(20)).ok
     finally:
         assert await sp.stop() == 0
+
+
+async def test_two_workers_share_the_port_and_responses_return_to_the_right_worker() -> None:
+    # Several workers need explicit ports (SO_REUSEPORT on the shared one); each writes
+    # its private UDP port in Via, so the callee's responses reach the worker that holds
+    # the transaction. A socket per call (-t un) spreads the 40 calls over both workers;
+    # a response delivered to the wrong worker would be a stray there and the call would fail.
+    port, uas_port = free_port(), free_port()
+    uas = await Sipp.start("uas_call.xml", port=uas_port, calls=40)
+    sp = await ServeProcess.start(
+        "--proxy-only",
+        "--workers",
+        "2",
+        "--listen",
+        f"udp:127.0.0.1:{port}",
+        "--next-hop",
+        f"sip:127.0.0.1:{uas_port}",
+        "--http",
+        "",
+    )
+    try:
+        res = await run_sipp(
+            "uac_call.xml",
+            target=f"127.0.0.1:{port}",
+            calls=40,
+            rate=40,
+            transport="un",
+            extra=("-max_socket", "1000"),
+        )
+        assert res.ok, res.why
+        assert (await uas.wait(20)).ok
+        await asyncio.sleep(0.3)
+        workers = {line.split("worker=")[1].strip() for line in sp.lines if "worker=" in line}
+        assert workers >= {"0", "1"}
+    finally:
+        assert await sp.stop() == 0
+
+
+async def test_serve_several_workers_need_explicit_ports() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "spitwall",
+        "serve",
+        "--proxy-only",
+        "--workers",
+        "2",
+        "--listen",
+        "udp:127.0.0.1:0",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2 and b"proxy.workers" in err
