@@ -11,6 +11,7 @@ CONFIG ?= config/spitwall.toml
 # prompts, chromium for the web-page test.
 DEBS_RUN := espeak-ng sox
 DEBS_TEST := sip-tester secsipidx chromium $(DEBS_RUN)
+DEBS_BENCH := sip-tester kamailio
 
 .PHONY: run test lint fmt sysdeps sysdeps-run venv bench demo clean
 
@@ -46,7 +47,8 @@ fmt: $(STAMP)
 test: $(STAMP) sysdeps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-bench: $(STAMP) sysdeps
+bench: $(STAMP)
+	@bash tools/sysdeps.sh $(DEBS_BENCH)
 	$(BIN)/python bench/sipp_ramp.py
 
 clean:
