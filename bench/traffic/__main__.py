@@ -24,7 +24,7 @@ from bench.traffic.inprocess import evaluate
 from bench.traffic.metrics import Metrics, compute
 from bench.traffic.model import generate
 from bench.traffic.report import reasons, table
-from bench.traffic.scenarios import CONFIGS, SCENARIOS, reputation_config, scenario
+from bench.traffic.scenarios import CONFIGS, SCENARIOS, reputation_config, scenario, trunks_for
 
 DAY = 86400.0
 
@@ -60,9 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.scenario or list(SCENARIOS):
         sc = scenario(name, **changes)
         traffic = generate(sc)
-        for cfg in args.config or ["default", "no-ip-volume"]:
+        for cfg in args.config or list(CONFIGS):
             t = time.time()
-            results = asyncio.run(evaluate(traffic, reputation_config(cfg)))
+            results = asyncio.run(
+                evaluate(traffic, reputation_config(cfg), trunks=trunks_for(cfg, traffic))
+            )
             m = compute(results)
             rows.append((name, cfg, m))
             print(

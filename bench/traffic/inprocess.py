@@ -30,13 +30,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import heapq
 import itertools
 import logging
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from attestation.certs import CertificateService
 from attestation.verify import Verifier
@@ -52,6 +55,7 @@ from reputation.lists import (
     NewListEntry,
     parse_pattern,
 )
+from reputation.model import CallFacts
 from reputation.store import Store
 
 from .carriers import CarrierPki, start_pki
@@ -62,10 +66,29 @@ IVR = "sip:challenge@127.0.0.1:5070"
 Event = Callable[[], Awaitable[None] | None]
 
 
-def invite_facts(spec: CallSpec, identity: str | None) -> InviteFacts:
+@dataclass(frozen=True, slots=True)
+class TrunkInviteFacts(InviteFacts):
+    """InviteFacts for a call from a configured trunk address.
+
+    The proxy does not yet map source addresses to trunk names (``CallFacts.trunk`` is
+    always None in production), so the scoring engine's documented trunk rule
+    (``patterns.count_trunk_ips``) never applies; this subclass shows what it would do
+    once wired, for the ``trunks`` variant of the benchmark."""
+
+    trunk: str = ""
+
+    def call_facts(self) -> CallFacts:
+        return dataclasses.replace(InviteFacts.call_facts(self), trunk=self.trunk or None)
+
+
+def invite_facts(
+    spec: CallSpec, identity: str | None, trunks: dict[str, str] | None = None
+) -> InviteFacts:
     """What the proxy core would extract from this call's INVITE."""
     ruri = f"sip:+{spec.callee}@spitwall.invalid;user=phone"
-    return InviteFacts(
+    trunk = (trunks or {}).get(spec.source_ip)
+    cls: Any = InviteFacts if trunk is None else functools.partial(TrunkInviteFacts, trunk=trunk)
+    return cls(
         call_id=spec.call_id,
         request_uri=ruri,
         from_uri=f"sip:+{spec.caller}@{spec.carrier}.example.net;user=phone",
@@ -104,8 +127,10 @@ class InProcessRun:
         traffic: Traffic,
         workdir: Path,
         reputation: ReputationConfig | None = None,
+        trunks: dict[str, str] | None = None,
     ) -> None:
         self.traffic = traffic
+        self.trunks = trunks or {}
         self.workdir = workdir
         self.reputation = reputation or ReputationConfig()
         self.queue: list[tuple[float, int, Event]] = []
@@ -205,7 +230,7 @@ class InProcessRun:
     def _invite(self, spec: CallSpec) -> Event:
         async def fn() -> None:
             assert self.screener is not None and self.pki is not None
-            facts = invite_facts(spec, self.pki.identity(spec))
+            facts = invite_facts(spec, self.pki.identity(spec), self.trunks)
             started = time.perf_counter()
             await self.screener.screen(facts)
             ms = (time.perf_counter() - started) * 1000.0
@@ -286,16 +311,22 @@ async def evaluate(
     traffic: Traffic,
     reputation: ReputationConfig | None = None,
     workdir: Path | None = None,
+    trunks: dict[str, str] | None = None,
 ) -> list[CallResult]:
-    """Screen ``traffic`` in-process; a temporary directory is used when none is given."""
+    """Screen ``traffic`` in-process; a temporary directory is used when none is given.
+    ``trunks`` maps source addresses to trunk names (see :class:`TrunkInviteFacts`)."""
     if workdir is not None:
-        return await InProcessRun(traffic, workdir, reputation).run()
+        return await InProcessRun(traffic, workdir, reputation, trunks).run()
     with tempfile.TemporaryDirectory(prefix="spitwall-traffic-") as d:
-        return await InProcessRun(traffic, Path(d), reputation).run()
+        return await InProcessRun(traffic, Path(d), reputation, trunks).run()
 
 
-def run(traffic: Traffic, reputation: ReputationConfig | None = None) -> list[CallResult]:
-    return asyncio.run(evaluate(traffic, reputation))
+def run(
+    traffic: Traffic,
+    reputation: ReputationConfig | None = None,
+    trunks: dict[str, str] | None = None,
+) -> list[CallResult]:
+    return asyncio.run(evaluate(traffic, reputation, trunks=trunks))
 
 
 __all__ = ["InProcessRun", "StoreConfig", "decision_of", "evaluate", "invite_facts", "run"]

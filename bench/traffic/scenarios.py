@@ -14,7 +14,7 @@ from typing import Any
 from reputation.config import ReputationConfig
 from spitwall.settings import build
 
-from .model import CampaignKnobs, Scenario
+from .model import CampaignKnobs, Scenario, Traffic
 
 BASE = Scenario()
 
@@ -59,15 +59,39 @@ SCENARIOS: dict[str, Scenario] = {
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
-    # the proposal of docs/detection.md "Detection results": volume statistics per caller
-    # TN and origid only (a carrier's interconnect address carries everybody's calls)
-    "no-ip-volume": {"patterns": {"volume_kinds": ["tn", "origid"]}},
+    # volume statistics per caller TN and origid only (no per-address volume at all)
+    "no-ip-volume": {"reputation": {"patterns": {"volume_kinds": ["tn", "origid"]}}},
+    # the three big carriers' interconnect addresses configured as trunks (needs the proxy
+    # to set CallFacts.trunk: emulated by the evaluator, see inprocess.TrunkInviteFacts)
+    "trunks": {"trunks": "big"},
+    # trunks plus the weight changes proposed in docs/detection.md
+    "trunks+weights": {
+        "trunks": "big",
+        "reputation": {
+            "weights": {
+                "learned_allow": -5.0,
+                "source_bad": 0.6,
+                "pattern_concurrent": 0.5,
+                "list_global_allow": -8.0,
+            }
+        },
+    },
 }
 
 
 def reputation_config(name: str) -> ReputationConfig:
     """The ``[reputation]`` table of a named variant, through the real config loader."""
-    return build(ReputationConfig, CONFIGS[name])
+    return build(ReputationConfig, CONFIGS[name].get("reputation", {}))
+
+
+def trunks_for(name: str, traffic: Traffic) -> dict[str, str]:
+    """Source address → trunk name for a variant (big carriers' interconnects, or none)."""
+    which = CONFIGS[name].get("trunks")
+    if which != "big":
+        return {}
+    if traffic.scenario.ingress == "trunk":
+        return {f"10.99.0.{i + 1}": f"upstream{i + 1}" for i in range(traffic.scenario.trunk_ips)}
+    return {ip: c for c, ip in traffic.ips.items() if c.startswith("carrier")}
 
 
 def scenario(name: str, **changes: Any) -> Scenario:
