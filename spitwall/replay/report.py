@@ -202,6 +202,13 @@ def write_text(out: TextIO, result: ReplayResult, summary: Summary, reasons: int
         f"  screening latency: p50 {summary.latency_p50_ms:.2f} ms,"
         f" p99 {summary.latency_p99_ms:.2f} ms\n"
     )
+    x = summary.extract
+    if x.non_sip_datagrams or x.non_sip_flows or summary.capture.other:
+        w(
+            f"  ignored: {x.non_sip_datagrams} non-SIP datagram(s), {x.non_sip_flows} non-SIP"
+            f" TCP flow(s) (SIP over TLS cannot be read from a capture),"
+            f" {summary.capture.other} packet(s) that are not UDP/TCP over IP\n"
+        )
     if result.retransmissions or result.orphans:
         w(
             f"  {result.retransmissions} repeated INVITE(s) not screened again;"

@@ -210,6 +210,10 @@ class ReplaySession:
                 self.result.problems.append(
                     Problem(item.index, "sip_parse_error", f"{exc.status} {exc.reason}")
                 )
+            except Exception as exc:  # bad input is normal input: name it, keep going
+                self.result.problems.append(
+                    Problem(item.index, "screening_error", f"{type(exc).__name__}: {exc}")
+                )
         return self.result
 
     async def feed(self, item: SipItem) -> None:

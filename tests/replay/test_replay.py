@@ -141,6 +141,14 @@ def test_tcp_invite_split_across_segments(tmp_path: Path) -> None:
     assert len(items) == 1 and xs.tcp_flows == 1
     assert items[0].message.to_bytes() == data
     assert items[0].time == pytest.approx(T0 + 0.005)  # completed by the last segment
+    # the same over IPv6, one byte per segment
+    v6 = Call(caller="+12155558888", callee="+16095550002", src="2001:db8::7", dst="2001:db8::1")
+    data6 = v6.invite()
+    cuts = list(range(1, len(data6)))
+    packets6 = tcp_segments(v6.src, 40003, v6.dst, 5060, data6, cuts, T0, isn=0xFFFFFFF0)
+    items, problems, _, _ = read_sip(write_pcapng(tmp_path / "tcp6.pcapng", packets6))
+    assert problems == [] and len(items) == 1  # sequence numbers wrap past 2**32 too
+    assert items[0].src == "2001:db8::7" and items[0].message.to_bytes() == data6
 
 
 def test_tcp_out_of_order_and_retransmitted_segments(tmp_path: Path) -> None:
