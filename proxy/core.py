@@ -611,12 +611,15 @@ class ProxyCore:
         via = f"SIP/2.0/{local.transport.upper()} {local.hostport()};branch={branch}"
         rrs: list[str] = []
         if self.cfg.record_route and ctx.initial and req.method in DIALOG_CREATING:
-            rrs.append(record_route_uri(local))
+            # Outbound-facing first (the callee's route set starts with it); a second entry
+            # when the inbound side differs (transport change, §16.6 item 4 / RFC 5658).
+            if local.listening:
+                rrs.append(record_route_uri(local))
             inl = ctx.in_local
-            if inl is not None and (inl.transport, inl.host, inl.rr_port) != (
-                local.transport,
-                local.host,
-                local.rr_port,
+            if inl is not None and (
+                not rrs
+                or (inl.transport, inl.host, inl.rr_port)
+                != (local.transport, local.host, local.rr_port)
             ):
                 rrs.append(record_route_uri(inl))
         extra = action.headers if action is not None else ()

@@ -65,6 +65,11 @@ class Locality:
                 if a.ipv6 == ipv6:
                     return a
                 best = best or a
+        if best is None and transport != "udp" and self.local:
+            # No listener of this stream transport: connect out anyway (responses return on
+            # the connection), written in Via as the nearest local address.
+            base = next((a for a in self.local if a.ipv6 == ipv6), self.local[0])
+            best = LocalAddress(transport, base.host, base.port, base.rr_port, listening=False)
         return best
 
 

@@ -104,9 +104,10 @@ class ProxyServer:
     async def start(self) -> list[Bound]:
         loop = self._loop = asyncio.get_running_loop()
         cfg = self.cfg
-        tls_server = tls_client = None
+        tls_server = None
         if cfg.tls.cert_file is not None and cfg.tls.key_file is not None:
-            tls_server, tls_client = server_context(cfg.tls), client_context(cfg.tls)
+            tls_server = server_context(cfg.tls)
+        tls_client = client_context(cfg.tls)  # outgoing TLS works without a certificate of ours
         m = self.metrics
         limits = Limits(
             cfg.limits.max_message_size, cfg.limits.max_headers, cfg.limits.max_header_length
@@ -228,8 +229,11 @@ class ProxyServer:
     def _flush(self) -> None:
         core = self.core
         assert core is not None
-        for eff in core.drain():
-            self._apply(eff)
+        effects = core.drain()
+        while effects:  # applying one (a synchronous screening) can produce more
+            for eff in effects:
+                self._apply(eff)
+            effects = core.drain()
         t = core.get_timer()
         if t is not None and (self._timer_at is None or t < self._timer_at):
             if self._timer is not None:

@@ -60,6 +60,9 @@ class LocalAddress:
     """Port written in Via (with several workers: the worker's private UDP port)."""
     rr_port: int
     """Port written in Record-Route (the shared listen port)."""
+    listening: bool = True
+    """False for a stand-in: a TCP/TLS connection we open without a listener of that
+    transport (responses come back on the connection; it is never Record-Routed)."""
 
     @property
     def ipv6(self) -> bool:

@@ -274,3 +274,41 @@ async def test_serve_several_workers_need_explicit_ports() -> None:
     )
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2 and b"proxy.workers" in err
+
+
+async def test_udp_caller_to_tls_next_hop(tmp_path: Path) -> None:
+    # The next hop speaks TLS only (a small asyncio TLS server answering 486): the proxy
+    # opens the TLS connection, forwards with a TLS Via, relays the 486 to the SIPp caller
+    # and ACKs it over the same connection. With no tls: listener of its own it
+    # Record-Routes only its UDP side (a TLS entry would name a port nobody listens on).
+    from proxy.sip import make_response
+
+    from .harness import in_process_proxy, scenario
+
+    crt, key = _self_signed(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    seen: list[Request] = []
+
+    async def uas(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        framer = StreamFramer()
+        while data := await reader.read(65536):
+            for frame in framer.feed(data):
+                msg = parse_message(frame)
+                assert isinstance(msg, Request)
+                seen.append(msg)
+                if msg.method == "INVITE":
+                    writer.write(make_response(msg, 486, "Busy Here").to_bytes())
+
+    server = await asyncio.start_server(uas, "127.0.0.1", 0, ssl=ctx)
+    tls_port = server.sockets[0].getsockname()[1]
+    async with in_process_proxy(
+        {"proxy.default_next_hop": f"sip:127.0.0.1:{tls_port};transport=tls"}
+    ) as p:
+        res = await run_sipp(scenario("uac_final.xml", code=486, maxfwd=70), target=p.udp)
+    server.close()
+    assert res.ok, res.why
+    assert [m.method for m in seen] == ["INVITE", "ACK"]
+    inv = seen[0]
+    assert inv.vias[0].transport == "TLS"
+    assert inv.headers.values("record-route") == [f"<sip:{p.udp};lr>"]
