@@ -13,7 +13,13 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from .screen import DIVERT_CALLEE_PARAM, DIVERT_DECISION_PARAM, DIVERT_PARAMS, InviteFacts
+from .screen import (
+    DIVERT_CALLEE_PARAM,
+    DIVERT_DECISION_PARAM,
+    DIVERT_PARAMS,
+    PASS_HEADER,
+    InviteFacts,
+)
 from .sip import Headers, Request, Response, SipParseError, SipUri, TelUri, parse_name_addr
 from .sip.uri import AbsoluteUri, Uri
 from .transport.base import Peer
@@ -83,11 +89,12 @@ def invite_facts(req: Request, peer: Peer, wall_time: float) -> InviteFacts:
         user_agent=h.get("user-agent"),
         caller_user=caller,
         callee_user=callee,
+        pass_token=h.get(PASS_HEADER),
     )
 
 
 def strip_divert_params(uri: Uri) -> Uri:
-    """Remove ``spitwall-callee``/``spitwall-decision`` that arrive from outside."""
+    """Remove the divert parameters (``sw-callee``, ``sw-decision`` …) that arrive from outside."""
     if isinstance(uri, SipUri):
         for p in DIVERT_PARAMS:
             if uri.has_param(p):
@@ -105,8 +112,9 @@ def divert_uri(target: str, original: Uri, decision_id: str) -> SipUri:
     uri = parse_uri(target)
     if not isinstance(uri, SipUri):
         raise SipParseError("Divert target must be a sip: URI", detail=target[:80])
-    uri = uri.with_param(DIVERT_CALLEE_PARAM, quote(str(original), safe=""))
-    if decision_id:
+    if not uri.has_param(DIVERT_CALLEE_PARAM):
+        uri = uri.with_param(DIVERT_CALLEE_PARAM, quote(str(original), safe=""))
+    if decision_id and not uri.has_param(DIVERT_DECISION_PARAM):
         uri = uri.with_param(DIVERT_DECISION_PARAM, quote(decision_id, safe=""))
     return uri
 

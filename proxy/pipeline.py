@@ -25,10 +25,11 @@ added, recorded in the attestation log as a ``signing`` record and neither verif
 scored (it leaves the provider; it is not inbound spam).
 
 A call that carries a valid one-time pass token (minted by the challenge UA after the caller
-passed) is forwarded without a second screening. Every screened call is then recorded
-twice, off the event loop: in the reputation store (the subscriber's call history and the
-counters that feed the next call's score) and in the tamper-evident attestation log
-(verification and decision in one record). Outcomes reported by the core
+passed) is forwarded without a second screening, and for ``challenge.pass_remember``
+seconds afterwards the same caller reaches the same callee unchallenged. Every screened
+call is then recorded twice, off the event loop: in the reputation store (the subscriber's
+call history and the counters that feed the next call's score) and in the tamper-evident
+attestation log (verification and decision in one record). Outcomes reported by the core
 (:class:`PipelineObserver`) feed both the engine's call patterns and the store's feedback.
 """
 
@@ -111,6 +112,7 @@ class CallScreener:
         self.reason_form = "stir" if reason_form == "stir" else "sip"
         self.clock = clock
         self._recent: dict[str, Screened] = {}
+        self._passes: dict[tuple[str, str], float] = {}
         self._remember = remember
 
     # -- the screening step ----------------------------------------------------------------
@@ -135,24 +137,26 @@ class CallScreener:
             spc=verdict.spc,
             identity_reason=verdict.reason,
         )
-        _, callee = self.engine.numbers(call)
+        caller, callee = self.engine.numbers(call)
         user = self.store.user_for_tn(callee.digits) if self.store and callee.digits else None
         user_id = user.id if user is not None else None
         settings = self.store.users.settings(user_id) if self.store and user_id else None
 
         decision: Decision | None = None
-        if self._passed_challenge(facts, call):
+        passed = self._passed_challenge(facts, call)
+        if passed or self.passes_remembered(caller.digits, callee.digits, call.time):
+            label = "challenge-passed" if passed else "challenge-remembered"
             action: Action = Forward(
                 verstat=verdict.verstat.value,
-                headers=(("X-Spitwall-Score", "0;label=challenge-passed"),),
+                headers=(("X-Spitwall-Score", f"0;label={label}"),),
                 decision_id=decision_id,
-                note="challenge passed",
+                note=label,
             )
-            score = Score(0.0, override="challenge_pass")
+            score = Score(0.0, override=label.replace("-", "_"))
         else:
             decision = self.engine.screen(call, settings, call.time, user_id=user_id)
             score = decision.score
-            action = self._act(verdict, decision, decision_id)
+            action = self._act(verdict, decision, decision_id, caller.digits, callee.digits)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         kind = _action_name(action, decision)
         if self.store is not None:
@@ -212,7 +216,9 @@ class CallScreener:
 
     # -- mapping a decision to an action ---------------------------------------------------
 
-    def _act(self, verdict: Verdict, decision: Decision, decision_id: str) -> Action:
+    def _act(
+        self, verdict: Verdict, decision: Decision, decision_id: str, caller: str, callee: str
+    ) -> Action:
         identity_reason = reason_header(verdict, "stir" if self.reason_form == "stir" else "sip")
         if verdict.reject and verdict.sip_code:
             headers: tuple[tuple[str, str], ...] = ()
@@ -239,10 +245,14 @@ class CallScreener:
             target = self.targets.challenge if mode == "challenge" else self.targets.voicemail
             if target is None and mode == "challenge":
                 target, mode = self.targets.voicemail, "voicemail"
-            if target is not None:
-                sep = "" if target.endswith(";") else ";"
+            if target is not None and callee:
+                # the challenge UA's contract (challenge/__init__.py): callee and caller as
+                # E.164; the proxy core adds sw-decision and strips sw-* from outside
+                params = f";{DIVERT_MODE_PARAM}={mode};sw-callee=%2B{callee}"
+                if caller:
+                    params += f";sw-caller=%2B{caller}"
                 return Divert(
-                    target=f"{target}{sep}{DIVERT_MODE_PARAM}={mode}",
+                    target=f"{target.rstrip(';')}{params}",
                     decision_id=decision_id,
                     headers=tag,
                     note=f"score {decision.score.value:.1f} band {decision.band}",
@@ -254,6 +264,20 @@ class CallScreener:
             decision_id=decision_id,
             note=f"score {decision.score.value:.1f} band {decision.band}",
         )
+
+    def remember_pass(self, caller: str, callee: str, until: float) -> None:
+        """A caller who passed a challenge reaches this callee unchallenged until ``until``
+        (the challenge UA's outcome report, through the API, calls this)."""
+        a, b = caller.lstrip("+"), callee.lstrip("+")
+        if a and b:
+            self._passes[(a, b)] = until
+            if len(self._passes) > self._remember:
+                now = self.clock()
+                self._passes = {k: v for k, v in self._passes.items() if v > now}
+
+    def passes_remembered(self, caller: str, callee: str, now: float) -> bool:
+        until = self._passes.get((caller, callee)) if caller and callee else None
+        return until is not None and until > now
 
     def _passed_challenge(self, facts: InviteFacts, call: CallFacts) -> bool:
         token = getattr(facts, "pass_token", None)

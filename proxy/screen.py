@@ -10,10 +10,13 @@ is carried out by the core:
 - ``Forward``: the INVITE goes to its next hop, optionally with ``verstat`` added as a URI
   parameter of the P-Asserted-Identity (or, without PAI, the From) URI, and extra headers
   (``X-Spitwall-Score``, ``Reason`` …) appended.
-- ``Divert``: the Request-URI is replaced by ``target`` with two documented URI parameters
-  added: ``spitwall-callee`` (the original Request-URI, %-escaped) and ``spitwall-decision``
-  (the decision id). The same parameters arriving on a Request-URI from outside are
-  stripped before screening, so a caller cannot forge a diversion.
+- ``Divert``: the Request-URI is replaced by ``target`` with the documented URI parameters
+  of the challenge UA's contract (``challenge/__init__.py``): ``sw-callee`` (the original
+  callee; the original Request-URI, %-escaped, unless the screener already put the E.164
+  number in ``target``), ``sw-decision`` (the decision id) and, set by the screener,
+  ``sw-mode`` (``challenge``/``voicemail``), ``sw-vm`` and ``sw-caller``. Every ``sw-*``
+  parameter arriving on a Request-URI from outside is stripped before screening, so a
+  caller cannot forge a diversion.
 - ``Reject``: the caller gets ``code`` with ``reason`` and the extra headers (``Reason``,
   ``Call-Info`` …); nothing is forwarded.
 
@@ -31,11 +34,16 @@ from typing import Literal, Protocol, runtime_checkable
 from attestation.model import IdentityInput
 from reputation.model import CallFacts
 
-DIVERT_CALLEE_PARAM = "spitwall-callee"
-"""Request-URI parameter of a diverted INVITE: the original Request-URI, %-escaped."""
-DIVERT_DECISION_PARAM = "spitwall-decision"
+DIVERT_CALLEE_PARAM = "sw-callee"
+"""Request-URI parameter of a diverted INVITE: the original callee, %-escaped."""
+DIVERT_DECISION_PARAM = "sw-decision"
 """Request-URI parameter of a diverted INVITE: the screening decision id."""
-DIVERT_PARAMS = (DIVERT_CALLEE_PARAM, DIVERT_DECISION_PARAM)
+DIVERT_PARAMS = (DIVERT_CALLEE_PARAM, DIVERT_DECISION_PARAM, "sw-mode", "sw-vm", "sw-caller")
+"""Every parameter of the divert contract: stripped when they arrive from outside."""
+
+PASS_HEADER = "X-Spitwall-Pass"
+"""Header of the challenge UA's bridged leg: a one-time HMAC token that lets the call
+through without a second screening (checked by the screener, never trusted on its own)."""
 
 REJECT_CODES = frozenset(
     {403, 404, 410, 428, 433, 436, 437, 438, 480, 486, 488, 600, 603, 604, 606, 607, 608}
@@ -67,6 +75,8 @@ class InviteFacts:
     """User part of the first PAI URI, else of the From URI (a TN or a name), else None."""
     callee_user: str = ""
     """User part of the Request-URI (else of To)."""
+    pass_token: str | None = None
+    """Value of the ``X-Spitwall-Pass`` header, if any (see PASS_HEADER)."""
 
     def identity_input(self) -> IdentityInput:
         """The attestation package's view of this call."""

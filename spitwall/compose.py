@@ -37,7 +37,9 @@ from attestation.config import AttestationConfig
 from attestation.pki import PkiManifest, init_pki
 from attestation.sign import Signer, load_private_key, signer_from_config
 from attestation.verify import Verifier
+from challenge.config import resolve_paths
 from challenge.passtoken import PassVerifier, load_or_create_secret
+from challenge.runner import report_token
 from proxy.pipeline import CallScreener, DivertTargets, PipelineObserver
 from proxy.server import Bound
 from proxy.signing import OutboundSigning, compile_trunks
@@ -56,9 +58,7 @@ DEV_PKI_MARGIN = 86400.0
 
 def challenge_secret_path(cfg: SpitwallConfig) -> Path:
     """The HMAC secret shared by the proxy (pass tokens), the API and the challenge UA."""
-    if cfg.challenge.secret_file:
-        return Path(cfg.challenge.secret_file)
-    return cfg.data_dir / "challenge.secret"
+    return resolve_paths(cfg.challenge, cfg.data_dir).secret_file
 
 
 def _resolve_attestation(cfg: SpitwallConfig) -> AttestationConfig:
@@ -134,33 +134,50 @@ class Spitwall:
             reason_form=att.reason_form,
             signing=signing,
         )
-        extensions: list[AppExtension] = []
-        api_ext = self._api_extension(secret)
-        if api_ext is not None:
-            extensions.append(api_ext)
         self.runtime = Runtime(
             cfg,
             screener=self.screener,
             observer=PipelineObserver(self.screener),
-            extensions=extensions,
             worker=self.worker,
         )
+        self.runtime.extensions.append(self._api_extension(secret, self.runtime.registry))
         bound = await self.runtime.start(http=http)
         if cfg.challenge.enabled and self.worker == 0:
             self._start_challenge()
         return bound
 
-    def _api_extension(self, secret: bytes) -> AppExtension | None:
-        """The HTTP API's routes on the shared app (absent until the api package has them)."""
-        try:
-            from api.app import api_extension
-        except ImportError:
-            return None
-        assert self.store is not None
-        ext: AppExtension = api_extension(
-            cfg=self.cfg, store=self.store, audit=self.audit, challenge_secret=secret
+    def _api_extension(self, secret: bytes, registry: Any) -> AppExtension:
+        """The HTTP API and web page on the shared aiohttp app (``/api/v1``, ``/``)."""
+        from api.app import build_api
+        from attestation.audit import (
+            AuditReader,
+            audit_db_path,
+            checkpoint_key_path,
+            load_public_key,
         )
-        return ext
+
+        assert self.store is not None and self.screener is not None
+        cfg = self.cfg
+        keys = []
+        pub = checkpoint_key_path(cfg.attestation, cfg.data_dir).with_suffix(".key.pub")
+        if pub.exists():
+            keys.append(load_public_key(pub.read_bytes()))
+        screener = self.screener
+
+        def on_pass(caller: str, callee: str, until: float) -> None:
+            screener.remember_pass(caller, callee, until)
+
+        return build_api(
+            self.store,
+            AuditReader(audit_db_path(cfg.attestation, cfg.data_dir)),
+            cfg.http,
+            data_dir=cfg.data_dir,
+            reputation=cfg.reputation,
+            challenge_token=report_token(cfg.challenge, secret),
+            audit_keys=keys,
+            registry=registry,
+            on_challenge_pass=on_pass,
+        )
 
     def _outbound_signing(self, att: AttestationConfig) -> OutboundSigning | None:
         """The proxy's STI-AS step, or None. A bad ``signing_key`` or an ambiguous trunk

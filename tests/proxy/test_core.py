@@ -222,16 +222,28 @@ def test_divert_rewrites_request_uri_with_documented_params() -> None:
     assert o.peer.host == "10.0.0.9" and o.peer.port == 5090
     uri = o.msg.uri  # type: ignore[union-attr]
     assert isinstance(uri, SipUri) and uri.user == "ivr"
-    assert unquote(uri.param("spitwall-callee") or "") == f"sip:+12155550123@{PROXY}"
-    assert uri.param("spitwall-decision") == "d-1"
+    assert unquote(uri.param("sw-callee") or "") == f"sip:+12155550123@{PROXY}"
+    assert uri.param("sw-decision") == "d-1"
 
 
 def test_divert_params_from_outside_are_stripped() -> None:
     sim = Sim()
-    sim.feed(invite(ruri=f"sip:+12155550123@{PROXY};spitwall-callee=x;spitwall-decision=y"))
-    assert "spitwall" not in sim.screens[0].facts.request_uri
+    forged = ";sw-callee=x;sw-decision=y;sw-mode=challenge;sw-caller=1"
+    sim.feed(invite(ruri=f"sip:+12155550123@{PROXY}{forged}"))
+    assert "sw-" not in sim.screens[0].facts.request_uri
     (o,) = sim.screened(Forward())
-    assert "spitwall" not in str(o.msg.uri)  # type: ignore[union-attr]
+    assert "sw-" not in str(o.msg.uri)  # type: ignore[union-attr]
+
+
+def test_divert_keeps_the_screeners_own_callee_param() -> None:
+    sim = Sim()
+    sim.feed(invite())
+    target = "sip:challenge@10.0.0.9:5090;sw-callee=%2B12155550123;sw-mode=challenge"
+    (o,) = sim.screened(Divert(target, decision_id="d-2"))
+    uri = o.msg.uri  # type: ignore[union-attr]
+    assert isinstance(uri, SipUri)
+    assert unquote(uri.param("sw-callee") or "") == "+12155550123"
+    assert uri.param("sw-mode") == "challenge" and uri.param("sw-decision") == "d-2"
 
 
 def test_forward_adds_verstat_to_pai_and_extra_headers() -> None:
