@@ -212,7 +212,11 @@ class ProxyServer:
         core = self.core
         if core is None:
             return
-        core.receive(data, peer, self._loop.time())  # type: ignore[union-attr]
+        try:
+            core.receive(data, peer, self._loop.time())  # type: ignore[union-attr]
+        except Exception:  # a bug must cost one message, never the proxy
+            self.metrics.drop("internal_error")
+            log.exception("error handling a message from %s", peer.hostport)
         self._flush()
 
     def on_stream_error(self, peer: Peer, error: Exception) -> None:
@@ -245,7 +249,11 @@ class ProxyServer:
         self._timer = None
         self._timer_at = None
         assert self.core is not None
-        self.core.handle_timer(self._loop.time())  # type: ignore[union-attr]
+        try:
+            self.core.handle_timer(self._loop.time())  # type: ignore[union-attr]
+        except Exception:
+            self.metrics.drop("internal_error")
+            log.exception("error handling timers")
         self._flush()
 
     def _apply(self, eff: Effect) -> None:
