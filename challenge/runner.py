@@ -44,10 +44,12 @@ def report_token(cfg: ChallengeConfig, secret: bytes) -> str:
 
 
 def worker_config(cfg: ChallengeConfig) -> ChallengeConfig:
-    """One worker's share of the limits."""
+    """One worker's share of the limits, on an ephemeral SIP port of its own (the front
+    holds ``listen``; a worker binding the configured port too would fail to start)."""
     n = cfg.workers
     return dataclasses.replace(
         cfg,
+        listen=f"{cfg.host}:0",
         max_calls=max(1, math.ceil(cfg.max_calls / n)),
         max_voicemail_calls=math.ceil(cfg.max_voicemail_calls / n),
     )

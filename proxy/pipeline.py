@@ -349,6 +349,15 @@ class PipelineObserver:
     def observe(self, outcome: Outcome) -> None:
         engine, store = self.screener.engine, self.screener.store
         t = outcome.time
+        screened = self.screener.recent(outcome.call_id)
+        answered = outcome.kind == "bye" or (
+            outcome.kind == "final" and outcome.code is not None and outcome.code < 300
+        )
+        if answered and screened is not None and isinstance(screened.action, Divert):
+            # The caller talked to our own UA, not the callee: its 200 and BYE say nothing
+            # about the call's outcome and would overwrite the UA's report (challenge_passed,
+            # voicemail_left …) with "answered"/"ended". Failures and CANCEL still count.
+            store = None
         try:
             if outcome.kind == "final" and outcome.code is not None:
                 engine.observe_final(outcome.call_id, outcome.code, t)
