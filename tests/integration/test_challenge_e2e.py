@@ -55,6 +55,7 @@ CALLER = "+15551230000"  # the SIPp scenario's and the pjsua2 peer's From
 PASS_TN = "+15557654321"  # a subscriber who challenges every call
 FAIL_TN = "+15557654322"  # another one, for the calls that fail the challenge
 VM_TN = "+15557654323"  # a subscriber who sends every call to voicemail
+MEDIA_TN = "+15557654324"  # challenges every call; reached by pjsua2 peers
 
 
 # ---------------------------------------------------------------- spitwall serve + HTTP
@@ -184,6 +185,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
         "pass": _add_user(data_dir, "pat", "user", PASS_TN),
         "fail": _add_user(data_dir, "fay", "user", FAIL_TN),
         "vm": _add_user(data_dir, "vic", "user", VM_TN),
+        "media": _add_user(data_dir, "meg", "user", MEDIA_TN),
         "auditor": _add_user(data_dir, "aud", "auditor"),
     }
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -208,7 +210,12 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
         sw.wait_line(lambda s: s.startswith("ready"), 30, "ready line")
         # the child UA logs through the inherited stdout
         sw.wait_line(lambda s: "challenge UA listening on udp:" in s, 30, "challenge UA")
-        for user, action in (("pass", "challenge"), ("fail", "challenge"), ("vm", "voicemail")):
+        for user, action in (
+            ("pass", "challenge"),
+            ("fail", "challenge"),
+            ("media", "challenge"),
+            ("vm", "voicemail"),
+        ):
             status, _, raw = sw.api(
                 "PUT",
                 "/api/v1/me/settings",
@@ -338,14 +345,21 @@ def test_right_code_rings_the_callee_and_the_pass_is_remembered(
 
 
 @pytest.mark.parametrize(
-    ("digits", "outcome"), [("25", "challenge_failed"), ("", "challenge_timeout")]
+    ("digits", "end", "hold", "outcome"),
+    [
+        ("25", "wait", 15000, "challenge_failed"),
+        ("", "wait", 15000, "challenge_timeout"),
+        ("", "bye", 300, "challenge_hangup"),
+    ],
 )
-def test_no_pass_never_rings_the_callee(serve: Serve, digits: str, outcome: str) -> None:
+def test_no_pass_never_rings_the_callee(
+    serve: Serve, digits: str, end: str, hold: int, outcome: str
+) -> None:
     sink = UdpSink(serve.callee_port)
     try:
         before = {c["call_id"] for c in serve.calls("fail")}
         caller = Sipp.start(
-            _caller(digits, end="wait", hold_ms=15000),
+            _caller(digits, end=end, hold_ms=hold),
             target=serve.proxy,
             extra=("-s", _digits(FAIL_TN)),
         )
@@ -361,6 +375,10 @@ def test_no_pass_never_rings_the_callee(serve: Serve, digits: str, outcome: str)
 
         (call,) = _poll(recorded, 15, f"the {outcome} outcome")
         assert call["action"] == "challenge" and call["outcome"] == outcome, call
+        records = _audit(serve, call_id=call["call_id"])
+        assert [(r["action"], r["dest_tn"]) for r in records] == [
+            ("challenge", _digits(FAIL_TN))
+        ], records
         time.sleep(0.3)
         assert sink.invites() == []
     finally:
@@ -407,3 +425,58 @@ def test_voicemail_is_stored_and_played_over_http(serve: Serve) -> None:
     assert status == 404
     (call,) = [c for c in serve.calls("vm") if c["action"] == "voicemail"]
     assert call["outcome"] == "voicemail_left", json.dumps(serve.calls("vm"))
+
+
+def test_pjsua2_caller_and_callee_hear_each_other_through_the_proxy(
+    serve: Serve, tmp_path: Path
+) -> None:
+    """Issue 5: after a pass, media flows both ways through the UA's bridge."""
+    ready = tmp_path / "callee.port"
+    callee = start_peer(
+        "--role",
+        "callee",
+        "--port",
+        str(serve.callee_port),
+        "--tone",
+        "1000",
+        "--measure-from",
+        "0.5",
+        "--ready-file",
+        str(ready),
+        "--duration",
+        "20",
+    )
+    _poll(ready.exists, 10, "the pjsua2 callee")
+    caller = start_peer(
+        "--role",
+        "caller",
+        "--target",
+        f"sip:{MEDIA_TN}@{serve.proxy}",
+        "--dtmf",
+        "47",
+        "--dtmf-at",
+        "0.5",
+        "--tone",
+        "440",
+        "--measure-from",
+        "3.5",
+        "--hangup-after",
+        "6",
+        "--duration",
+        "20",
+    )
+    a, b = peer_result(caller), peer_result(callee)
+    assert a["connected"] and a["ended_by"] == "local", a
+    assert b["connected"] and b["ended_by"] == "remote", b
+    assert "x-spitwall-pass" in b["headers"], b["headers"]
+    assert b["rx_active"] > 0.8 and b["rx_max"] > 20, b  # the caller's 440 Hz arrived
+    assert a["rx_active"] > 0.8 and a["rx_max"] > 20, a  # and the callee's 1 kHz
+    _poll(
+        lambda: [
+            c
+            for c in serve.calls("media")
+            if c["action"] == "challenge" and c["outcome"] == "challenge_passed"
+        ],
+        10,
+        "the challenged call's challenge_passed outcome",
+    )
