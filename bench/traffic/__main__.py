@@ -48,14 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.subscribers:
         changes["subscribers"] = args.subscribers
     if args.over_sip:
-        from bench.traffic.oversip import run_over_sip
-
-        name = (args.scenario or ["published"])[0]
-        sc = scenario(name, **changes)
-        m, info = asyncio.run(run_over_sip(generate(sc), args.duration, speed=args.speed))
-        print(table([(name, "default (over SIP)", m)]))
-        print(json.dumps(info, indent=2))
-        return 0
+        return over_sip(args, changes)
     rows: list[tuple[str, str, Metrics]] = []
     for name in args.scenario or list(SCENARIOS):
         sc = scenario(name, **changes)
@@ -81,6 +74,40 @@ def main(argv: list[str] | None = None) -> int:
                 default=str,
             )
         )
+    return 0
+
+
+def over_sip(args: argparse.Namespace, changes: dict[str, object]) -> int:
+    """The scenario's window through `spitwall serve`, then the same calls in process:
+    the decisions should agree (same config, same calls, same order)."""
+    import dataclasses
+
+    from bench.traffic.oversip import SipRun, capped, window
+
+    name = (args.scenario or ["published"])[0]
+    traffic = generate(scenario(name, **changes))
+    run = SipRun(traffic, args.duration, args.speed)
+    m, info = asyncio.run(run.run())
+    calls = tuple(capped(c) for c in window(traffic, args.duration, args.speed))
+    # spitwall serve gets no outbound calls either (nothing feeds them over SIP)
+    alone = asyncio.run(evaluate(dataclasses.replace(traffic, calls=calls, outbound=())))
+    mine = {r.id: r.decision for r in alone}
+    same = sum(mine.get(r.id) == r.decision for r in run.results)
+    info["agreement_with_in_process"] = f"{same} of {len(run.results)} decisions"
+    info["differing"] = [
+        (r.id, r.kind, r.decision, mine.get(r.id))
+        for r in run.results
+        if mine.get(r.id) != r.decision
+    ]
+    print(
+        table(
+            [
+                (name, "default (over SIP)", m),
+                (name, "default (same calls, in process)", compute(alone)),
+            ]
+        )
+    )
+    print(json.dumps(info, indent=2))
     return 0
 
 

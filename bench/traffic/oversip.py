@@ -203,6 +203,7 @@ class SipRun:
     seen: dict[str, Seen] = field(default_factory=dict)
     server: Server | None = None
     specs: list[CallSpec] = field(default_factory=list)
+    results: list[CallResult] = field(default_factory=list)
 
     async def run(self) -> tuple[Metrics, dict[str, Any]]:
         with contextlib.ExitStack() as stack:
@@ -242,7 +243,7 @@ class SipRun:
         ticker = asyncio.ensure_future(self._tick())
         try:
             for spec in self.specs:
-                spec = _capped(spec)
+                spec = capped(spec)
                 delay = started + (spec.time - t_first) / self.speed - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -332,10 +333,11 @@ class SipRun:
             "actions": dict(Counter(r.action for r in results)),
             "log": str(self.server.log if self.server else ""),
         }
+        self.results = results
         return compute(results), info
 
 
-def _capped(spec: CallSpec) -> CallSpec:
+def capped(spec: CallSpec) -> CallSpec:
     b = spec.behaviour
     if b.talk <= MAX_TALK:
         return spec
