@@ -17,7 +17,7 @@ from aiohttp import web
 
 from reputation.feedback import OutcomeKind, UnknownCall
 from reputation.lists import Invalid
-from reputation.records import NewVoicemail
+from reputation.records import NewVoicemail, latest_call
 
 from .auth import internal
 from .errors import bad_request
@@ -144,6 +144,14 @@ async def _add_voicemail(
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise bad_request("recording.bytes: expected a byte count", field="recording.bytes")
     started = _num(recording, "started") or when
+    call_id = _str(data, "call_id", 1024) or None
+    # the message keeps the score and reasons of the call that was sent to voicemail, so
+    # the subscriber sees why without looking the call up (issue 5)
+    call = None
+    if call_id is not None:
+        call = await st.store.read(lambda db: latest_call(db, call_id))
+    if call is not None and call.user_id != user.id:
+        call = None
     vm = await st.store.add_voicemail(
         NewVoicemail(
             user_id=user.id,
@@ -152,7 +160,9 @@ async def _add_voicemail(
             duration=duration,
             path=rel,
             size=size,
-            call_id=_str(data, "call_id", 1024) or None,
+            call_id=call_id,
+            score=None if call is None else call.score,
+            reasons=() if call is None else call.reasons,
         )
     )
     if isinstance(vm, Invalid):

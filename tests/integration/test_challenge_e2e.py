@@ -425,6 +425,12 @@ def test_voicemail_is_stored_and_played_over_http(serve: Serve) -> None:
     assert status == 404
     (call,) = [c for c in serve.calls("vm") if c["action"] == "voicemail"]
     assert call["outcome"] == "voicemail_left", json.dumps(serve.calls("vm"))
+    # the message carries the score and reasons of the call that was sent to voicemail
+    assert vm["call_id"] == call["call_id"]
+    assert vm["score"] == call["score"] and vm["reasons"] == call["reasons"], (vm, call)
+    assert vm["reasons"], vm
+    records = _audit(serve, call_id=call["call_id"])
+    assert [r["action"] for r in records] == ["voicemail"], records
 
 
 def test_pjsua2_caller_and_callee_hear_each_other_through_the_proxy(
