@@ -51,6 +51,10 @@ from .runtime import AppExtension, Runtime
 
 log = logging.getLogger("spitwall.compose")
 
+WORKER_SYNC_INTERVAL = 0.2
+"""Seconds between a worker's reads of the store's change feed (``proxy.workers`` > 1):
+a list change made over the API (worker 0) reaches the other workers' calls this fast."""
+
 DEV_PKI_SPC = "SPITWALL-DEV"
 DEV_PKI_MARGIN = 86400.0
 """Re-create the dev PKI when a certificate would expire within this many seconds."""
@@ -88,6 +92,7 @@ class Spitwall:
         self.x5u_server: Any = None
         self.challenge_proc: subprocess.Popen[bytes] | None = None
         self.dev_pki: Any = None
+        self._follow: asyncio.Task[None] | None = None
 
     async def start(self, http: bool = True) -> list[Bound]:
         cfg = self.cfg
@@ -105,6 +110,10 @@ class Spitwall:
         self.store = Store.open(
             store_path(cfg.data_dir, cfg.reputation.store), cfg.reputation.store
         )
+        if cfg.proxy.workers > 1:
+            # every worker holds lists, users and counters in memory; the API and the
+            # challenge reports change them in worker 0 only: follow the shared file
+            self._follow = asyncio.create_task(self.store.follow(WORKER_SYNC_INTERVAL))
         self.audit = open_audit_log(att, cfg.data_dir, logger=logging.getLogger("spitwall.audit"))
         await self.audit.start()
         verifier: Verifier | None = None
@@ -255,6 +264,10 @@ class Spitwall:
                 self.challenge_proc.kill()
         if self.runtime is not None:
             await self.runtime.stop(grace)
+        if self._follow is not None:
+            self._follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follow
         if self.audit is not None:
             await self.audit.close()
         if self.certs is not None:

@@ -24,7 +24,7 @@ import pytest
 from attestation.certs.server import serve_pki
 from attestation.pki import PkiManifest, init_pki
 from attestation.sign import ShakenClaims, Signer, load_private_key
-from spitwall.compose import Spitwall
+from spitwall.compose import WORKER_SYNC_INTERVAL, Spitwall
 from spitwall.config import load_config
 from tests.integration.test_screening_e2e import ACK_BYE, ACK_NON2XX
 from tests.sipp.harness import Sipp, free_port, scenario, sipp_binary
@@ -239,3 +239,78 @@ async def test_spam_report_over_http_scores_the_next_call(bed: Bed) -> None:
     assert second["score"] > first["score"]
     status, body = await bed.api("GET", f"/me/calls/{first['id']}", "alice")
     assert status == 200 and body["report"] == "spam"
+
+
+async def test_block_reaches_every_worker_of_spitwall_serve(tmp_path: Path) -> None:
+    """``spitwall serve --workers 2``: the API runs in worker 0, calls land on either
+    worker (SO_REUSEPORT hashes the caller's address), so a list change must reach both."""
+    import subprocess
+    import sys
+
+    from tests.sipp.harness import ROOT, ServeProcess
+
+    sipp_binary()
+    data_dir = tmp_path / "data"
+    out = subprocess.run(
+        [
+            *(sys.executable, "-m", "spitwall", "users", "add", "alice", "--role", "user"),
+            *("--tn", f"+{CALLEE}", "--data-dir", str(data_dir)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    token = out.stdout.strip().splitlines()[-1]
+    proxy_port, http_port = free_port(), free_port()
+    sp = await ServeProcess.start(
+        "--data-dir",
+        str(data_dir),
+        "--listen",
+        f"udp:127.0.0.1:{proxy_port}",
+        "--next-hop",
+        f"sip:127.0.0.1:{free_port()}",
+        "--http",
+        f"127.0.0.1:{http_port}",
+        "--workers",
+        "2",
+    )
+    try:
+        # both workers up: each prints its own ready line
+        for _ in range(100):
+            if sum(line.startswith("ready") for line in sp.lines) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("".join(sp.lines))
+        async with (
+            aiohttp.ClientSession() as client,
+            client.post(
+                f"http://127.0.0.1:{http_port}/api/v1/me/blocklist",
+                json={"number": BLOCKED},
+                headers={"Authorization": f"Bearer {token}"},
+            ) as r,
+        ):
+            assert r.status == 201, await r.text()
+        # the other worker reads the store's change feed every WORKER_SYNC_INTERVAL
+        await asyncio.sleep(2 * WORKER_SYNC_INTERVAL)
+        after = ACK_NON2XX.replace("@CALLER@", BLOCKED)
+        uac = scenario(
+            "../integration/uac_expect.xml",
+            caller=BLOCKED,
+            code=607,
+            identity_header="",
+            after=after,
+        )
+        # eight callers on eight source ports: both workers get some of them
+        target = f"127.0.0.1:{proxy_port}"
+        runs = [
+            await Sipp.start(uac, port=free_port(), target=target, service=CALLEE, timeout=10)
+            for _ in range(8)
+        ]
+        for run in runs:
+            res = await run.wait(30)
+            assert res.ok, res.why
+    finally:
+        assert await sp.stop() == 0
