@@ -103,6 +103,21 @@ class Serve:
         assert status == 200, raw
         return list(body["calls"])
 
+    def descendants(self) -> list[int]:
+        """The UA front and its pjsua2 workers (children and grandchildren of serve)."""
+        parents, found = {self.proc.pid}, []
+        for _ in range(3):
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                pid = int(stat.parent.name)
+                if ppid in parents and pid not in found:
+                    found.append(pid)
+            parents |= set(found)
+        return found
+
     def stop(self) -> str:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -223,10 +238,18 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
                 {"band_actions": dict.fromkeys(BANDS, action)},
             )
             assert status == 200, raw
+        children = sw.descendants()
+        assert len(children) >= 3, children  # the UA front and its two workers
         yield sw
     finally:
         out = sw.stop()
     assert "Traceback" not in out, out[-4000:]
+    # SIGTERM to serve ends the UA and its workers too: nothing keeps the SIP port
+    end = time.monotonic() + 10
+    while time.monotonic() < end and any(Path(f"/proc/{p}").exists() for p in children):
+        time.sleep(0.1)
+    left = [p for p in children if Path(f"/proc/{p}").exists()]
+    assert not left, f"still running after serve stopped: {left}"
 
 
 # ---------------------------------------------------------------- peers
