@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from proxy.sip import Request, Response, SipParseError, parse_message, parse_name_addr
@@ -88,6 +88,10 @@ class _Endpoint(asyncio.DatagramProtocol):
         self.transport.sendto(data.encode(), addr)
 
 
+def _factory(ep: _Endpoint) -> Callable[[], _Endpoint]:
+    return lambda: ep
+
+
 def _reply(req: Request, status: int, reason: str, to_tag: str, extra: list[str]) -> str:
     """A response built from the request (RFC 3261 §8.2.6): Vias, From, To+tag, Call-ID, CSeq."""
     h = req.headers
@@ -125,24 +129,39 @@ class _UacCall:
 
 
 class Uac:
-    """The callers: one UDP socket, many calls."""
+    """The callers: one UDP socket per originating network, many calls each.
+
+    Each network's calls leave from its own loopback address (``10.a.b.c`` in the model
+    becomes ``127.a.b.c``: all of 127.0.0.0/8 is local on Linux), so spitwall sees the
+    source addresses the model gives, not one address for every caller."""
 
     def __init__(self, proxy: tuple[str, int], speed: float = 1.0) -> None:
         self.proxy = proxy
         self.speed = speed
         self.calls: dict[str, _UacCall] = {}
-        self.ep = _Endpoint(self._on_message)
-        self.addr: tuple[str, int] = ("127.0.0.1", 0)
+        self.eps: dict[str, _Endpoint] = {}
 
-    async def start(self) -> None:
+    @staticmethod
+    def loopback(source_ip: str) -> str:
+        parts = source_ip.split(".")
+        return "127." + ".".join(parts[1:]) if len(parts) == 4 else "127.0.0.1"
+
+    async def start(self, sources: Iterable[str] = ("127.0.0.1",)) -> None:
         loop = asyncio.get_running_loop()
-        await loop.create_datagram_endpoint(lambda: self.ep, local_addr=("127.0.0.1", 0))
-        assert self.ep.transport is not None
-        self.addr = self.ep.transport.get_extra_info("sockname")[:2]
+        for src in sorted({self.loopback(s) for s in sources}):
+            ep = _Endpoint(self._on_message)
+            await loop.create_datagram_endpoint(_factory(ep), local_addr=(src, 0))
+            self.eps[src] = ep
 
     def close(self) -> None:
-        if self.ep.transport is not None:
-            self.ep.transport.close()
+        for ep in self.eps.values():
+            if ep.transport is not None:
+                ep.transport.close()
+
+    def _ep(self, c: _UacCall) -> tuple[_Endpoint, tuple[str, int]]:
+        ep = self.eps.get(self.loopback(c.spec.source_ip)) or next(iter(self.eps.values()))
+        assert ep.transport is not None
+        return ep, ep.transport.get_extra_info("sockname")[:2]
 
     def invite(self, spec: CallSpec, identity: str | None, seen: Seen) -> None:
         c = _UacCall(
@@ -177,9 +196,10 @@ class Uac:
     ) -> None:
         s = c.spec
         to = c.to + (f";tag={to_tag}" if to_tag else "")
+        ep, addr = self._ep(c)
         lines = [
             f"{method} {ruri} SIP/2.0",
-            f"Via: SIP/2.0/UDP {_hp(self.addr)};branch={branch};rport",
+            f"Via: SIP/2.0/UDP {_hp(addr)};branch={branch};rport",
             "Max-Forwards: 70",
             f"From: <sip:+{s.caller}@{s.carrier}.example.net;user=phone>;tag={c.from_tag}",
             f"To: {to}",
@@ -188,10 +208,10 @@ class Uac:
         ]
         lines += [f"Route: {r}" for r in route or []]
         if contact:
-            lines.append(f"Contact: <sip:+{s.caller}@{_hp(self.addr)}>")
+            lines.append(f"Contact: <sip:+{s.caller}@{_hp(addr)}>")
         lines += [*(extra or []), "Content-Length: 0", "", ""]
         dest = _route_addr(route or [], self.proxy)
-        self.ep.send("\r\n".join(lines), dest)
+        ep.send("\r\n".join(lines), dest)
 
     def _give_up(self, c: _UacCall) -> None:
         if c.seen.final is None and not c.done:
@@ -218,7 +238,8 @@ class Uac:
             if msg.method == "BYE" and c is not None:
                 c.seen.ended = True
             if msg.method != "ACK":
-                self.ep.send(_reply(msg, 200, "OK", "uac", []), addr)
+                ep = self._ep(c)[0] if c is not None else next(iter(self.eps.values()))
+                ep.send(_reply(msg, 200, "OK", "uac", []), addr)
             return
         c = self.calls.get(msg.call_id or "")
         if c is None or msg.cseq.method != "INVITE" or msg.status < 200:

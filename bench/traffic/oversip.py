@@ -236,7 +236,7 @@ class SipRun:
         )
         self.server = await start_server(data, cfg, uas.addr, work / "spitwall.log")
         uac = Uac(self.server.udp, self.speed)
-        await uac.start()
+        await uac.start({c.source_ip for c in self.specs})
         if self.on_ready is not None:
             self.on_ready(self)
         started = time.time()
