@@ -35,9 +35,11 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--trust-anchors",
         nargs="+",
+        action="extend",
         metavar="PEM",
         default=[],
-        help="STI-CA trust anchor PEM files (added to attestation.trust_anchors)",
+        help="STI-CA trust anchor PEM files, added to attestation.trust_anchors (give"
+        " CAPTURE first, or end the list with --)",
     )
     p.add_argument(
         "--cert-dir",

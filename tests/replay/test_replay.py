@@ -312,3 +312,40 @@ async def test_replay_api_learns_in_capture_order(tmp_path: Path) -> None:
         for r in result.calls[-1].reasons
     )
     assert summary.outcome_by_action
+
+
+async def _seed_store(path: Path) -> None:
+    from reputation.lists import Invalid, ListKind, ListScope, NewListEntry, parse_pattern
+    from reputation.store import Store
+
+    store = Store.open(path)
+    try:
+        made = await store.add_user("alice", tns=["+16095550042"])
+        assert isinstance(made, tuple)
+        pat = parse_pattern("+12155557777")
+        assert not isinstance(pat, Invalid)
+        entry = NewListEntry(ListScope.USER, made[0].id, ListKind.BLOCK, pat)
+        await store.add_entries([entry])
+    finally:
+        await store.aclose()
+
+
+def test_store_copy_brings_users_and_lists(tmp_path: Path) -> None:
+    """--store: the callee's own block list decides, and the original file is untouched."""
+    import asyncio
+
+    db = tmp_path / "reputation.sqlite3"
+    asyncio.run(_seed_store(db))
+    before = db.read_bytes()
+    c = Call(caller="+12155557777", callee="+16095550042")
+    path = write_pcap(tmp_path / "blocked.pcap", [from_caller(c, c.invite(), T0)])
+    code, text = run_cli(str(path), "--format", "jsonl", "--store", str(db))
+    (call,), _, _ = jsonl(text)
+    assert code == 0
+    assert call["decision"] == "reject" and call["code"] == 607
+    assert call["reasons"][0]["signal"] == "list.user_block"
+    assert db.read_bytes() == before
+    # without the store the same call is an ordinary one
+    _, text = run_cli(str(path), "--format", "jsonl")
+    (call,), _, _ = jsonl(text)
+    assert call["decision"] == "forward"
