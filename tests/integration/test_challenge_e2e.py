@@ -255,15 +255,18 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
 # ---------------------------------------------------------------- peers
 
 
-def _caller(digits: str, *, end: str, hold_ms: int) -> Path:
+def _caller(digits: str, *, end: str, hold_ms: int, header: str = "") -> Path:
     """The SIPp caller of e2e_challenge_uac.xml: dials through the proxy, presses digits."""
     blocks = [DTMF_RTP.format(pcap=PCAP_DIR / f"dtmf_2833_{d}.pcap", gap=300) for d in digits]
     text = (HERE / "e2e_challenge_uac.xml").read_text()
+    if not header:  # an empty line would end SIPp's header block
+        text = text.replace("      @HEADER@\n", "")
     for k, v in {
         "@DTMF@": "\n".join(blocks),
         "@END@": (END_BYE if end == "bye" else END_WAIT).format(hold=hold_ms),
         "@CALLER@": CALLER,
         "@PAUSE@": "800",
+        "@HEADER@": header,
     }.items():
         text = text.replace(k, v)
     fd, path = tempfile.mkstemp(prefix="e2e-challenge-uac-", suffix=".xml")
@@ -310,27 +313,49 @@ def _audit(serve: Serve, **query: str) -> list[dict[str, Any]]:
     return list(body["records"])
 
 
+@pytest.fixture
+def reap() -> Iterator[Callable[[Sipp], Sipp]]:
+    """Register a SIPp peer to be killed after the test (a failed test must not leave a
+    callee holding the port the next test needs)."""
+    peers: list[Sipp] = []
+
+    def keep(peer: Sipp) -> Sipp:
+        peers.append(peer)
+        return peer
+
+    yield keep
+    for peer in peers:
+        peer.kill()
+
+
 # ---------------------------------------------------------------- tests
 
 
 def test_right_code_rings_the_callee_and_the_pass_is_remembered(
-    serve: Serve, tmp_path: Path
+    serve: Serve, tmp_path: Path, reap: Callable[[Sipp], Sipp]
 ) -> None:
-    callee = Sipp.start(
-        SIPP_DIR / "challenge_uas_callee.xml",
-        extra=("-p", str(serve.callee_port), "-rtp_echo"),
+    callee = reap(
+        Sipp.start(
+            SIPP_DIR / "challenge_uas_callee.xml",
+            extra=("-p", str(serve.callee_port), "-rtp_echo"),
+        )
     )
     time.sleep(0.2)
-    caller = Sipp.start(
-        _caller("47", end="bye", hold_ms=2500), target=serve.proxy, extra=("-s", _digits(PASS_TN))
+    caller = reap(
+        Sipp.start(
+            _caller("47", end="bye", hold_ms=2500),
+            target=serve.proxy,
+            extra=("-s", _digits(PASS_TN)),
+        )
     )
     rc, why = caller.wait(40)
     assert rc == 0, why
     rc, why = callee.wait(15)  # it rang (INVITE with the pass token), answered, got the BYE
     assert rc == 0, why
     log = callee.log()
-    assert "X-Spitwall-Pass:" in log
     assert f"INVITE sip:{PASS_TN}@" in log
+    token = next(x for x in log.splitlines() if "X-Spitwall-Pass:" in x)
+    token = token.split("X-Spitwall-Pass:", 1)[1].strip()
 
     # the outcome came back over HTTP: the diverted call's record says challenge_passed
     def diverted() -> list[dict[str, Any]]:
@@ -351,12 +376,16 @@ def test_right_code_rings_the_callee_and_the_pass_is_remembered(
 
     # a second call within pass_remember goes straight to the callee
     trace = tmp_path / "callee2.log"
-    callee2 = Sipp.start(
-        HERE / "uas_trace.xml",
-        extra=("-p", str(serve.callee_port), "-trace_msg", "-message_file", str(trace)),
+    callee2 = reap(
+        Sipp.start(
+            HERE / "uas_trace.xml",
+            extra=("-p", str(serve.callee_port), "-trace_msg", "-message_file", str(trace)),
+        )
     )
     time.sleep(0.2)
-    again = Sipp.start(_direct_caller(tmp_path), target=serve.proxy, extra=("-s", _digits(PASS_TN)))
+    again = reap(
+        Sipp.start(_direct_caller(tmp_path), target=serve.proxy, extra=("-s", _digits(PASS_TN)))
+    )
     rc, why = again.wait(30)
     assert rc == 0, why
     rc, why = callee2.wait(15)
@@ -365,6 +394,29 @@ def test_right_code_rings_the_callee_and_the_pass_is_remembered(
     assert "label=challenge-remembered" in invite
     newest = _poll(lambda: serve.calls("pass")[:1], 5, "the second call's record")[0]
     assert newest["action"] == "forward" and newest["call_id"] not in (first["call_id"],)
+
+    # the pass token the callee saw opens no other call: replayed towards another
+    # subscriber it is screened (challenged) like any call, and that callee never rings
+    sink = UdpSink(serve.callee_port)
+    try:
+        replay = reap(
+            Sipp.start(
+                _caller("", end="bye", hold_ms=300, header=f"X-Spitwall-Pass: {token}"),
+                target=serve.proxy,
+                extra=("-s", _digits(FAIL_TN)),
+            )
+        )
+        rc, why = replay.wait(30)
+        assert rc == 0, why
+        hung_up = _poll(
+            lambda: [c for c in serve.calls("fail") if c["outcome"] == "challenge_hangup"],
+            10,
+            "the replayed call's challenge",
+        )
+        assert [c["action"] for c in hung_up] == ["challenge"]
+        assert sink.invites() == []
+    finally:
+        sink.close()
 
 
 @pytest.mark.parametrize(
@@ -376,15 +428,17 @@ def test_right_code_rings_the_callee_and_the_pass_is_remembered(
     ],
 )
 def test_no_pass_never_rings_the_callee(
-    serve: Serve, digits: str, end: str, hold: int, outcome: str
+    serve: Serve, digits: str, end: str, hold: int, outcome: str, reap: Callable[[Sipp], Sipp]
 ) -> None:
     sink = UdpSink(serve.callee_port)
     try:
         before = {c["call_id"] for c in serve.calls("fail")}
-        caller = Sipp.start(
-            _caller(digits, end=end, hold_ms=hold),
-            target=serve.proxy,
-            extra=("-s", _digits(FAIL_TN)),
+        caller = reap(
+            Sipp.start(
+                _caller(digits, end=end, hold_ms=hold),
+                target=serve.proxy,
+                extra=("-s", _digits(FAIL_TN)),
+            )
         )
         rc, why = caller.wait(40)
         assert rc == 0, why  # the UA said goodbye and hung up
