@@ -308,7 +308,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rates", default="200,400,600,800,1000,1200,1500,2000")
     ap.add_argument("--duration", type=float, default=8.0, help="seconds of offered load per rate")
-    ap.add_argument("--workers", default="1,2", help="spitwall worker counts to measure")
+    ap.add_argument("--workers", default="1,2,4", help="spitwall worker counts to measure")
     ap.add_argument(
         "--transport",
         default="un",
