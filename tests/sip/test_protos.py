@@ -19,12 +19,22 @@ import pytest
 
 from proxy.sip import Request, SipParseError, StreamFramer, error_response, parse_message
 
-TARBALL = Path(
-    os.environ.get(
-        "SPITWALL_PROTOS_TAR",
-        "/work/shared/robust-corpus/protos-c07-sip/c07-sip-r2-testcases.tar.gz",
-    )
-)
+_CORPUS = Path("robust-corpus/protos-c07-sip/c07-sip-r2-testcases.tar.gz")
+
+
+def _find_tarball() -> Path:
+    """``$SPITWALL_PROTOS_TAR``, else the team's shared/ beside the checkout (where CI lays
+    it), else the workspace's /work/shared."""
+    if os.environ.get("SPITWALL_PROTOS_TAR"):
+        return Path(os.environ["SPITWALL_PROTOS_TAR"])
+    root = Path(__file__).resolve().parents[2]
+    for base in (root.parent / "shared", Path("/work/shared")):
+        if (base / _CORPUS).exists():
+            return base / _CORPUS
+    return root.parent / "shared" / _CORPUS
+
+
+TARBALL = _find_tarball()
 TAR_SHA256 = "0a79408de7dd2f032eec82b2d0a28d16fe7e09a0aad126968cf826fcd1cd3a2d"
 SUBSTITUTIONS = {
     b"<To>": b"callee@127.0.0.1",
