@@ -100,6 +100,7 @@ class Demo:
             workdir=work,
             progress=self.progress,
             every=o.every,
+            focus="busiest",
             admin=self.admin,
             on_ready=self.ready,
             before_stop=self.finish,
@@ -171,7 +172,8 @@ class Demo:
         http = f"http://{srv.http[0]}:{srv.http[1]}/" if srv.http else None
         self.say("\nwhere to look next:")
         if http:
-            self.say(f"  web page   {http}  (log in as {self.admin[0]} / {self.admin[1]})")
+            note = "" if self.opts.linger else "; stops with the demo, --linger keeps it"
+            self.say(f"  web page   {http}  (log in as {self.admin[0]} / {self.admin[1]}{note})")
         self.say(f"  the log    {srv.log}")
         self.say(f"  call log   sqlite3 {data / 'reputation.sqlite3'} 'select * from calls'")
         self.say(f"  audit log  spitwall audit verify --data-dir {data}")

@@ -151,12 +151,26 @@ async def _drain(proc: asyncio.subprocess.Process) -> None:
         pass
 
 
-def window(traffic: Traffic, seconds: float, speed: float = 1.0) -> list[CallSpec]:
+def window(
+    traffic: Traffic, seconds: float, speed: float = 1.0, focus: str = "first"
+) -> list[CallSpec]:
     """The calls of the ``seconds * speed`` virtual seconds starting shortly (up to a minute)
-    before the first campaign (so the window holds humans, alerts and a campaign's start)."""
-    robo = [c.time for c in traffic.calls if c.kind == "robocall"]
+    before a campaign: the first one, or (``focus="busiest"``) the one that places the most
+    calls in that span — so the window holds people, alerts and a campaign's start."""
     span = seconds * speed
-    t0 = (min(robo) if robo else traffic.calls[0].time) - min(60.0, span / 4)
+    robo = [c for c in traffic.calls if c.kind == "robocall"]
+    if not robo:
+        start = traffic.calls[0].time
+    elif focus == "busiest":
+        firsts = {c.campaign: c.time for c in reversed(robo)}
+        counts = {
+            k: sum(1 for c in robo if c.campaign == k and c.time < t + span)
+            for k, t in firsts.items()
+        }
+        start = firsts[max(counts, key=lambda k: counts[k])]
+    else:
+        start = min(c.time for c in robo)
+    t0 = start - min(60.0, span / 4)
     t1 = t0 + span
     return [c for c in traffic.calls if t0 <= c.time < t1]
 
@@ -195,6 +209,8 @@ class SipRun:
     """Extra ``[reputation.*]`` keys for the server's config (tables by dotted name)."""
     progress: Callable[[SipRun], Awaitable[None] | None] | None = None
     every: float = 10.0
+    focus: str = "first"
+    """Which campaign the window starts at: ``first`` or ``busiest``."""
     admin: tuple[str, str] | None = None
     """(name, password) of an admin account created before the start (the demo's login)."""
     on_ready: Callable[[SipRun], None] | None = None
@@ -212,7 +228,7 @@ class SipRun:
 
     async def _run(self, work: Path) -> tuple[Metrics, dict[str, Any]]:
         tr = self.traffic
-        self.specs = window(tr, self.duration, self.speed)
+        self.specs = window(tr, self.duration, self.speed, self.focus)
         t_first = self.specs[0].time if self.specs else 0.0
         pki = start_pki(tr.carriers, work / "pki", now=time.time() - 3600)
         data = work / "data"
