@@ -113,7 +113,7 @@ async def start_server(
     errf = log.open("ab")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = await asyncio.create_subprocess_exec(
-        *cmd, stdout=asyncio.subprocess.PIPE, stderr=errf, env=env
+        *cmd, stdout=asyncio.subprocess.PIPE, stderr=errf, env=env, preexec_fn=_die_with_parent
     )
     errf.close()
     udp: tuple[str, int] | None = None
@@ -143,6 +143,17 @@ async def start_server(
     server = Server(proc, udp, http, data_dir, log)
     server.drain = asyncio.ensure_future(_drain(proc))
     return server
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM when the benchmark or demo process dies, however."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 async def _drain(proc: asyncio.subprocess.Process) -> None:
