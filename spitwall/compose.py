@@ -25,9 +25,11 @@ import dataclasses
 import fcntl
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +154,8 @@ class Spitwall:
         self.runtime.extensions.append(self._api_extension(secret, self.runtime.registry))
         bound = await self.runtime.start(http=http)
         if cfg.challenge.enabled and self.worker == 0:
+            for problem in challenge_wiring_problems(cfg, bound, self.runtime.http_bound):
+                log.warning("challenge UA misconfigured: %s", problem)
             self._start_challenge()
         return bound
 
@@ -322,6 +326,37 @@ def _dev_pki_problem(directory: Path, base_url: str) -> str | None:
     if upd is not None and upd.timestamp() < now:
         return "the CRL is past its nextUpdate"
     return None
+
+
+def challenge_wiring_problems(
+    cfg: SpitwallConfig, bound: list[Bound], http: tuple[str, int] | None
+) -> list[str]:
+    """Where ``[challenge]`` points somewhere this process does not listen.
+
+    The UA child reads only the config file, so command-line overrides of the proxy's or
+    the API's address (``--listen``, ``--http``) or a port-0 listen leave it sending the
+    bridged leg and its outcome reports to the wrong place: calls that pass the challenge
+    never ring and passes are never remembered. Said once at start, loudly."""
+    out: list[str] = []
+    ch = cfg.challenge
+    udp_ports = {b.port for b in bound if b.transport == "udp"}
+    m = re.match(r"^sips?:(?:[^@;]*@)?(\[[^\]]+\]|[^:;]+)(?::(\d+))?", ch.outbound_proxy)
+    if ch.outbound_proxy and m is not None:
+        port = int(m.group(2) or 5060)
+        if udp_ports and port not in udp_ports:
+            out.append(
+                f"[challenge] outbound_proxy {ch.outbound_proxy!r} uses port {port}, but the "
+                f"proxy listens for UDP on {sorted(udp_ports)}: bridged calls will not arrive"
+            )
+    report = urllib.parse.urlsplit(ch.report_url)
+    if http is None:
+        out.append("[challenge] report_url: the HTTP API is off, so outcomes have nowhere to go")
+    elif report.port is not None and report.port != http[1]:
+        out.append(
+            f"[challenge] report_url {ch.report_url!r} uses port {report.port}, but the API "
+            f"listens on {http[0]}:{http[1]}: outcomes (and remembered passes) will be lost"
+        )
+    return out
 
 
 class _PassCheck:

@@ -238,6 +238,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
                 {"band_actions": dict.fromkeys(BANDS, action)},
             )
             assert status == 200, raw
+        assert not [x for x in sw.lines if "challenge UA misconfigured" in x], sw.lines
         children = sw.descendants()
         assert len(children) >= 3, children  # the UA front and its two workers
         yield sw
@@ -563,3 +564,27 @@ def test_pjsua2_caller_and_callee_hear_each_other_through_the_proxy(
         10,
         "the challenged call's challenge_passed outcome",
     )
+
+
+def test_wiring_problems_are_named_at_start() -> None:
+    """The UA child reads only the config file: when the proxy or the API listen elsewhere
+    (command-line overrides, port 0), ``spitwall serve`` says so at start."""
+    from proxy.server import Bound
+    from spitwall.compose import challenge_wiring_problems
+    from spitwall.config import load_config
+
+    cfg = load_config(
+        None,
+        {
+            "challenge.outbound_proxy": "sip:127.0.0.1:5062;lr",
+            "challenge.report_url": "http://127.0.0.1:8081/api/v1/internal/challenge-outcome",
+        },
+    )
+    udp = [Bound("udp", "127.0.0.1", 5062)]
+    assert challenge_wiring_problems(cfg, udp, ("127.0.0.1", 8081)) == []
+    moved = challenge_wiring_problems(cfg, [Bound("udp", "127.0.0.1", 40000)], ("h", 9090))
+    assert len(moved) == 2
+    assert "outbound_proxy" in moved[0] and "[40000]" in moved[0]
+    assert "report_url" in moved[1] and "9090" in moved[1]
+    (off,) = challenge_wiring_problems(cfg, udp, None)
+    assert "HTTP API is off" in off
