@@ -21,6 +21,7 @@ import functools
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,6 @@ from .tn import is_canonical
 
 SUPPORTED_PPTS = frozenset({"shaken", "div"})
 ATTEST_LEVELS = frozenset({"A", "B", "C"})
-_B64URL = re.compile(r"[A-Za-z0-9_\-]*")
 _CANONICAL_TN = re.compile(r"[0-9]{1,15}")
 """Same rule as ``tn.is_canonical``, inlined for the hot path."""
 _B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -101,18 +101,27 @@ KNOWN_CLAIMS = frozenset({"iat", "orig", "dest", "attest", "origid", "div"})
 
 
 def b64url_decode(segment: str) -> bytes | None:
-    """Strict base64url (RFC 7515 §2): no padding, no other alphabet, zero spare bits."""
+    """Strict base64url (RFC 7515 §2): no padding, no other alphabet, zero spare bits.
+
+    ``a2b_base64(strict_mode=True)`` refuses every character outside the standard alphabet
+    and any misplaced ``=``; the standard-only ``+``/``/`` and our own ``=`` are refused
+    first, so exactly the base64url alphabet passes (4x cheaper than a regex pass first).
+    """
     rem = len(segment) % 4
-    if rem == 1 or _B64URL.fullmatch(segment) is None:
+    if rem == 1 or "+" in segment or "/" in segment or "=" in segment:
         return None
     # Spare bits of the last character must be zero, else one token has two spellings.
-    if rem and _B64URL_INDEX[segment[-1]] & (0x0F if rem == 2 else 0x03):
+    if rem and _B64URL_INDEX.get(segment[-1], 0xFF) & (0x0F if rem == 2 else 0x03):
         return None
     try:
         std = segment.replace("-", "+").replace("_", "/")  # str.translate is 50x slower here
-        return binascii.a2b_base64(std + "==="[: (4 - rem) % 4])
-    except (binascii.Error, ValueError):
+        return binascii.a2b_base64(std + _PAD[rem], strict_mode=True)
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII text
         return None
+
+
+_PAD = ("", "", "==", "=")
+"""Padding that completes an unpadded segment of length ``4k + index``."""
 
 
 def b64url_encode(data: bytes) -> str:
@@ -136,11 +145,19 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
 """One decoder for all tokens: duplicate member names and NaN/Infinity are errors."""
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+"""The decoder's C scanner (the same hooks); ``_json_object`` uses it when it parses all."""
 
 
 def _json_object(data: bytes, what: str) -> dict[str, Any] | Failure:
     try:
-        obj = _DECODER.decode(data.decode())  # strict UTF-8
+        text = data.decode()  # strict UTF-8
+        try:  # the C scanner straight away: no whitespace regexes, no Python frames
+            obj, end = _SCAN(text, 0)
+        except StopIteration:
+            end = -1
+        if end != len(text):  # whitespace, trailing data or not JSON: the decoder judges
+            obj = _DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return Failure.of(Reason.BAD_JSON, f"{what}: {str(exc)[:120]}")
     if not isinstance(obj, dict):
@@ -333,9 +350,22 @@ def _der_integer(raw: bytes) -> bytes:
 
 def raw_to_der(sig: bytes) -> bytes:
     """JWS ``r || s`` (RFC 7518 §3.4) → the DER ``ECDSA-Sig-Value`` OpenSSL verifies.
-    Built by hand: at most 70 bytes, and 3x cheaper than a general ASN.1 encoder."""
+    Built by hand: at most 72 bytes, and 3x cheaper than a general ASN.1 encoder. When
+    neither integer starts with a zero byte (255 in 256 of each) only the sign byte varies,
+    so the framing comes from four prebuilt prefixes."""
+    if len(sig) == 64 and sig[0] and sig[32]:
+        rh, sh = sig[0] >> 7, sig[32] >> 7
+        return _DER_HEAD[rh][sh] + sig[:32] + _DER_MID[sh] + sig[32:]
     r, s = _der_integer(sig[:32]), _der_integer(sig[32:])
     return b"\x30" + bytes((len(r) + len(s),)) + r + s
+
+
+_DER_HEAD = tuple(
+    tuple(bytes((0x30, 68 + rh + sh, 0x02, 32 + rh)) + b"\0" * rh for sh in (0, 1)) for rh in (0, 1)
+)
+"""SEQUENCE header and r's INTEGER header (+ sign byte), by r's and s's top bit."""
+_DER_MID = (b"\x02\x20", b"\x02\x21\0")
+"""s's INTEGER header (+ sign byte), by s's top bit."""
 
 
 _ES256 = ec.ECDSA(hashes.SHA256())
