@@ -185,17 +185,22 @@ class ProxyServer:
 
     async def _sweep_loop(self) -> None:
         """Every 100 ms: measure event-loop lag (overload signal); every second: police
-        connections and publish the transaction gauge."""
+        connections and publish the transaction gauge.
+
+        Overload is *sustained* lag: two samples in a row over ``max_loop_lag``. One stall
+        (a GC pass, a slow start-up step, the machine's neighbours) must not cost a good
+        call a 503; a loop that keeps lagging is shedding load within ~0.3 s."""
         loop = asyncio.get_running_loop()
-        tick, n = 0.1, 0
+        tick, n, lagging = 0.1, 0, 0
         max_lag = self.cfg.limits.max_loop_lag
         while True:
             expected = loop.time() + tick
             await asyncio.sleep(tick)
             lag = loop.time() - expected
+            lagging = lagging + 1 if lag > max_lag else 0
             if self.core is not None:
                 was = self.core.overloaded
-                self.core.overloaded = lag > max_lag
+                self.core.overloaded = lagging >= 2
                 if self.core.overloaded and not was:
                     log.warning(
                         "overloaded: event loop lags %.0f ms; new calls get 503", lag * 1000
