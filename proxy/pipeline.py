@@ -15,7 +15,8 @@ forward / tagged        ``Forward`` with ``verstat`` on the PAI/From URI, the sc
                         and, after a failed verification, ``Reason`` (continue-with-reason)
 challenge / voicemail   ``Divert`` to the challenge UA with ``sw-mode`` set; when no UA is
                         configured the call is forwarded tagged instead (never drop a call
-                        that might be wanted because a component is off)
+                        that might be wanted because a component is off) — unless the
+                        callee blocked the number: then ``user_block_code`` (607)
 reject                  ``Reject`` with 603/607/608, ``Reason`` and for 608 ``Call-Info``
 ======================  =====================================================================
 
@@ -48,6 +49,7 @@ from attestation.model import Verdict, Verstat
 from attestation.verify import Verifier, reason_header
 from reputation.engine import ScoringEngine
 from reputation.model import ActionKind, CallFacts, Decision, Score
+from reputation.policy import REASON_PHRASES
 from reputation.store import Store
 
 from .screen import Action, Divert, Forward, InviteFacts, Outcome, Reject
@@ -245,6 +247,19 @@ class CallScreener:
             target = self.targets.challenge if mode == "challenge" else self.targets.voicemail
             if target is None and mode == "challenge":
                 target, mode = self.targets.voicemail, "voicemail"
+            blocked = any(r.signal == "list.user_block" for r in decision.score.reasons)
+            if target is None and blocked:
+                # no UA to divert to, and the callee blocked this number: forwarding it
+                # tagged (the fallback below) would ring a phone its owner closed to it
+                code = int(self.engine.config.policy.user_block_code)
+                why = f'SIP;cause={code};text="on the callee\'s block list"'
+                return Reject(
+                    code=code,
+                    reason=REASON_PHRASES.get(code, "Unwanted"),
+                    headers=(*tag, ("Reason", why)),
+                    decision_id=decision_id,
+                    note=f"on the callee's block list; no {mode} UA",
+                )
             if target is not None and callee:
                 # the challenge UA's contract (challenge/__init__.py): callee and caller as
                 # E.164; the proxy core adds sw-decision and strips sw-* from outside

@@ -278,7 +278,7 @@ async def test_block_reaches_every_worker_of_spitwall_serve(tmp_path: Path) -> N
     )
     try:
         # both workers up: each prints its own ready line
-        for _ in range(100):
+        for _ in range(300):  # slow on a loaded 2-core machine: two full compositions
             if sum(line.startswith("ready") for line in sp.lines) >= 2:
                 break
             await asyncio.sleep(0.1)
@@ -314,3 +314,18 @@ async def test_block_reaches_every_worker_of_spitwall_serve(tmp_path: Path) -> N
             assert res.ok, res.why
     finally:
         assert await sp.stop() == 0
+
+
+async def test_blocked_number_never_rings_even_when_voicemail_is_off(bed: Bed) -> None:
+    """The subscriber sends their worst band to voicemail, but this spitwall runs no
+    challenge/voicemail UA: a number they blocked must still not ring (607), although
+    other diverted calls fall back to ringing, tagged."""
+    status, body = await bed.api(
+        "PUT", "/me/settings", "alice", {"band_actions": {"certain": "voicemail"}}
+    )
+    assert status == 200, body
+    status, entry = await bed.api("POST", "/me/blocklist", "alice", {"number": BLOCKED})
+    assert status == 201, entry
+    assert await _call(bed, BLOCKED, 607) == ""
+    call = await _newest_call(bed, "alice", BLOCKED)
+    assert call["action"] == "reject" and "list.user_block" in _signals(call), call
