@@ -34,7 +34,6 @@ two trunks is a config error.
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,14 +43,14 @@ from attestation.config import SigningTrunk
 from attestation.sign import Signer, SigningError, shaken_claims
 from attestation.tn import tn_from_uri
 
+from .prefixes import PrefixTable, compile_prefixes
+from .prefixes import parse_source as parse_source  # re-exported for callers
 from .screen import Forward, InviteFacts
 
 SIGNING_KIND = "signing"
 """Attestation-log ``kind`` of the records this module writes."""
 SIGNED_ACTION = "signed"
 UNSIGNED_ACTION = "forward_unsigned"
-
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 # -- which trunk a source address belongs to -----------------------------------------------
@@ -68,70 +67,24 @@ class TrunkMatch:
 
 
 @dataclass(frozen=True, slots=True)
-class TrunkTable:
-    """Source prefixes of every signing trunk, by IP version and prefix length.
-
-    ``levels`` lists ``(version, prefix length, {network bits: match})`` most specific
-    first, so a lookup costs one dict probe per distinct prefix length."""
-
-    levels: tuple[tuple[int, int, Mapping[int, TrunkMatch]], ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.levels)
+class TrunkTable(PrefixTable[TrunkMatch]):
+    """Source prefixes of every signing trunk (the shared :class:`proxy.prefixes.PrefixTable`)."""
 
 
 def compile_trunks(trunks: Mapping[str, SigningTrunk]) -> TrunkTable:
     """The lookup table for ``trunks``' ``sources``. ValueError when one prefix is
     claimed by two trunks (which one would sign is then a guess) or is not a CIDR."""
-    by_level: dict[tuple[int, int], dict[int, TrunkMatch]] = {}
-    for name in sorted(trunks):
-        trunk = trunks[name]
-        for cidr in trunk.sources:
-            try:
-                net = ipaddress.ip_network(cidr.strip())
-            except ValueError as exc:
-                raise ValueError(f"signing_trunks.{name}.sources: {cidr!r}: {exc}") from None
-            level = by_level.setdefault((net.version, net.prefixlen), {})
-            key = int(net.network_address) >> (net.max_prefixlen - net.prefixlen)
-            other = level.get(key)
-            if other is not None and other.name != name:
-                raise ValueError(
-                    f"signing_trunks: {net} is a source of both {other.name!r} and {name!r}"
-                )
-            level[key] = TrunkMatch(name, trunk, str(net))
-    levels = sorted(by_level.items(), key=lambda kv: (kv[0][0], -kv[0][1]))
-    return TrunkTable(tuple((v, plen, dict(m)) for (v, plen), m in levels))
-
-
-def parse_source(source_ip: str) -> IpAddress | None:
-    """The address of a transport peer string (``127.0.0.1``, ``::1``, ``[::1]``,
-    ``fe80::1%eth0``, IPv4-mapped IPv6 as its IPv4 address); None when it is not one."""
-    text = source_ip.strip()
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    text = text.split("%", 1)[0]
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
+    table = compile_prefixes(
+        ((name, trunks[name].sources) for name in sorted(trunks)),
+        lambda name, net: TrunkMatch(name, trunks[name], net),
+        "signing_trunks",
+    )
+    return TrunkTable(table.levels)
 
 
 def trunk_for_source(table: TrunkTable, source_ip: str) -> TrunkMatch | None:
     """The signing trunk ``source_ip`` belongs to (most specific prefix), or None."""
-    addr = parse_source(source_ip)
-    if addr is None:
-        return None
-    value, bits = int(addr), addr.max_prefixlen
-    for version, plen, matches in table.levels:
-        if version != addr.version:
-            continue
-        hit = matches.get(value >> (bits - plen))
-        if hit is not None:
-            return hit
-    return None
+    return table.lookup(source_ip)
 
 
 # -- signing one call ----------------------------------------------------------------------

@@ -49,6 +49,10 @@ class Reason:
     weight: float
     """Log-odds contribution (positive = more likely spam)."""
     detail: str = ""
+    infra: bool = False
+    """True when the evidence is about shared infrastructure (the source address, SHAKEN
+    ``origid``, signing certificate/SPC, or call patterns keyed only on those), not about
+    this caller: such evidence alone may divert a call but never reject it (policy)."""
 
 
 class ActionKind(str, Enum):  # noqa: UP042 (str() must stay as it was for callers)

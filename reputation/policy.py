@@ -18,6 +18,14 @@ The order of rules in :func:`decide`:
 2. blocking overrides (Do-Not-Originate, invalid number) reject;
 3. anonymous callers, when the user (or the deployment) chose an action for them;
 4. otherwise the band's action (the user's per-band choice, else the deployment's);
+   **infrastructure-only evidence cannot reject**: when the band's action is ``reject``
+   but the band of the score without the positive infrastructure reasons (``Reason.infra``: source
+   address, ``origid``, SPC, and call patterns seen only on those keys, not on the caller's
+   own number) has another action, the action becomes ``challenge``. A carrier
+   or VoIP provider hands over honest customers' calls together with a campaign's; what it
+   did is evidence to *divert* (a robocaller fails the challenge, a human passes), only
+   evidence about the caller itself — list hits, DNO/invalid number, the number's own
+   feedback and patterns, attestation, neighbour spoofing — may refuse the call;
 5. monitor mode (deployment or user) turns any action into ``forward`` with the score tag
    and remembers the action it would have taken in ``Decision.intended``.
 
@@ -34,11 +42,12 @@ Signalling (documented for the proxy and for callers' carriers):
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 from .config import PolicyConfig
 from .model import ActionKind, Decision, Score
-from .score import ALLOWING_OVERRIDES, BLOCKING_OVERRIDES
+from .score import ALLOWING_OVERRIDES, BLOCKING_OVERRIDES, logistic_score
 
 BANDS = ("ok", "suspicious", "likely", "spam", "certain")
 
@@ -134,6 +143,32 @@ def score_header(score: Score, label: str, top: int = 3) -> str:
     return text + (f';reasons="{",".join(names)}"' if names else "")
 
 
+def caller_score(score: Score) -> float:
+    """The score without the positive infrastructure evidence (``Reason.infra``): what the
+    caller's own evidence says. Equal to ``score.value`` when no such reason fired."""
+    infra = [r.weight for r in score.reasons if r.infra and r.weight > 0]
+    if not infra:
+        return score.value
+    return logistic_score(score.log_odds - math.fsum(infra))
+
+
+def infrastructure_only(score: Score, cfg: PolicyConfig, user: UserPolicy | None = None) -> bool:
+    """True when the call reaches a ``reject`` band only through shared-infrastructure
+    evidence: without it, its band's action would not be ``reject`` (the rule in the module
+    docstring: such a call is challenged, never rejected)."""
+    limits = thresholds(cfg, user)
+    mine = caller_score(score)
+    if mine == score.value:
+        return False
+    return _band_action(cfg, user, band_of(mine, limits)) is not ActionKind.REJECT
+
+
+def tag_header(decision: Decision, cfg: PolicyConfig) -> tuple[str, str]:
+    """The score tag for a decision, ``(cfg.score_header, "<score>;label=…;reasons=…")``:
+    for callers (the proxy) that forward a decision the policy did not tag itself."""
+    return (cfg.score_header, score_header(decision.score, decision.label or "ok"))
+
+
 def _reason_text(score: Score, code: int, cfg: PolicyConfig, why: str) -> str:
     text = why
     if cfg.redress_contact:
@@ -170,6 +205,8 @@ def decide(score: Score, cfg: PolicyConfig, user: UserPolicy | None = None) -> D
     else:
         band = band_of(score.value, thresholds(cfg, user))
         action = _band_action(cfg, user, band)
+        if action is ActionKind.REJECT and infrastructure_only(score, cfg, user):
+            action = ActionKind.CHALLENGE
     label = LABELS.get(band, band)
     tag = (header, score_header(score, label))
     if monitor and action is not ActionKind.FORWARD:

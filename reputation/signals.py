@@ -444,7 +444,9 @@ def patterns(s: SignalInput, features: PatternFeatures) -> tuple[Reason, ...]:
         (weight, text), st = found[0]
         also = ", ".join(_KIND_NAMES[o.kind] for _, o in found[1:])
         detail = f"{_KIND_NAMES[st.kind]} {st.key}: {text}" + (f" (also {also})" if also else "")
-        out.append(Reason(signal, weight, detail))
+        # shared-infrastructure evidence unless the caller's own number shows it too
+        infra = not any(o.kind == "tn" for _, o in found)
+        out.append(Reason(signal, weight, detail, infra=infra))
     out.extend(_caller_history(s, features.get("tn")))
     return tuple(out)
 
@@ -541,12 +543,20 @@ def source(
         if x is not None:
             out.append(
                 Reason(
-                    f"source.{kind}.bad", x, f"{name} {key}: {bad:.1f} complaints/failed challenges"
+                    f"source.{kind}.bad",
+                    x,
+                    f"{name} {key}: {bad:.1f} complaints/failed challenges",
+                    infra=True,
                 )
             )
         y = counted(w.source_good, good, cap)
         if y is not None:
             out.append(
-                Reason(f"source.{kind}.good", y, f"{name} {key}: {good:.1f} passes/ok reports")
+                Reason(
+                    f"source.{kind}.good",
+                    y,
+                    f"{name} {key}: {good:.1f} passes/ok reports",
+                    infra=True,
+                )
             )
     return tuple(out)

@@ -358,3 +358,20 @@ def test_headers(display: str | None, ua: str | None, expected: set[str]) -> Non
     got = by_name(signals.headers(signal_input(display_name=display, user_agent=ua)))
     assert set(got) == expected
     assert all(r.weight > 0 and r.detail for r in got.values())
+
+
+def test_infrastructure_reasons_are_marked() -> None:
+    """Source reputation and patterns seen only on shared keys are infrastructure evidence
+    (policy: may divert, never reject); a pattern the caller's own number shows is not."""
+    ip_only = PatternFeatures((stats("ip", "10.0.0.1", fanout=40),))
+    (r,) = [x for x in signals.patterns(signal_input(), ip_only) if x.signal == "pattern.fanout"]
+    assert r.infra
+    both = PatternFeatures(
+        (stats("tn", "13125557788", fanout=12), stats("ip", "10.0.0.1", fanout=40))
+    )
+    (r,) = [x for x in signals.patterns(signal_input(), both) if x.signal == "pattern.fanout"]
+    assert not r.infra
+    (s,) = signals.source(signal_input(), [("ip", "k", Counters(unwanted_607=4.0))])
+    assert s.infra
+    (f,) = signals.feedback(signal_input(attest="A"), Counters(unwanted_607=3.0))
+    assert not f.infra
