@@ -262,13 +262,13 @@ def _tn_object(
         tn = value.get("tn")
         if not many and type(tn) is str and _CANONICAL_TN.fullmatch(tn) is not None:
             return (tn,), ()
-        if (
-            many
-            and type(tn) is list
-            and tn
-            and all(type(t) is str and _CANONICAL_TN.fullmatch(t) is not None for t in tn)
-        ):
-            return tuple(tn), ()
+        if many and type(tn) is list and tn:
+            if len(tn) == 1:  # one callee: no generator to run
+                one = tn[0]
+                if type(one) is str and _CANONICAL_TN.fullmatch(one) is not None:
+                    return (one,), ()
+            elif all(type(t) is str and _CANONICAL_TN.fullmatch(t) is not None for t in tn):
+                return tuple(tn), ()
     if not isinstance(value, dict):
         return Failure.of(Reason.BAD_CLAIM, f"{what} is not a JSON object")
     tns: list[str] = []
@@ -385,7 +385,7 @@ def verify_signature(passport: Passport, public_key: Any) -> Failure | None:
     sig = passport.signature
     if len(sig) != 64:
         return Failure.of(Reason.BAD_SIGNATURE, f"ES256 signature must be 64 bytes, got {len(sig)}")
-    if not sig[:32].strip(b"\0") or not sig[32:].strip(b"\0"):
+    if not (sig[0] and sig[32]) and (not sig[:32].strip(b"\0") or not sig[32:].strip(b"\0")):
         return Failure.of(Reason.BAD_SIGNATURE, "signature r or s is zero")
     try:
         public_key.verify(raw_to_der(sig), passport.signing_input, _ES256)
