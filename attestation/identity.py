@@ -115,12 +115,16 @@ def parse(value: str) -> IdentityHeader | Failure:
     fast = _CANONICAL_FORM.fullmatch(value)
     if fast is not None:  # what every STI-AS sends; the general parser below agrees with it
         token, info, alg, ppt = fast.groups()
-        params: list[tuple[str, str | None]] = [("info", f"<{info}>")]
-        if alg is not None:
-            params.append(("alg", alg))
-        if ppt is not None:
-            params.append(("ppt", ppt))
-        return IdentityHeader(token, info, alg, ppt, tuple(params), value)
+        first = ("info", f"<{info}>")
+        if alg is not None and ppt is not None:  # the usual spelling: no list to grow
+            params: tuple[tuple[str, str | None], ...] = (first, ("alg", alg), ("ppt", ppt))
+        else:
+            params = (first,)
+            if alg is not None:
+                params += (("alg", alg),)
+            if ppt is not None:
+                params += (("ppt", ppt),)
+        return IdentityHeader(token, info, alg, ppt, params, value)
     return _parse_general(value)
 
 
