@@ -142,6 +142,14 @@ def is_anonymous(uri: str) -> bool:
     return user in _ANONYMOUS_USERS or "@anonymous.invalid" in _addr_spec(uri).lower()
 
 
+def global_tn(uri: str) -> str | None:
+    """The TN of a plain global-number URI (``sip:+12155551212@…``, ``tel:+1215…;…``), else
+    None. The shape nearly all signed traffic has: such a URI is never anonymous and
+    ``tn_from_uri`` gives the same TN; anything else needs ``tn_from_uri``."""
+    fast = _GLOBAL_URI.match(uri)
+    return None if fast is None else fast.group(1)
+
+
 def tn_from_uri(uri: str, country_code: str | None) -> str | None:
     """Canonical TN carried by a tel/sip URI, name-addr, or bare number; None if none."""
     fast = _GLOBAL_URI.match(uri)

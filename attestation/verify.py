@@ -45,7 +45,7 @@ from .passport import SUPPORTED_PPTS, Passport
 from .rcd import rich_call_data
 from .reason import reason_header, stir_reason_headers
 from .replay import ReplayCache
-from .tn import is_anonymous, tn_from_uri
+from .tn import global_tn, is_anonymous, tn_from_uri
 from .tnauthlist import ServiceProviderCode, TNAuthList
 
 __all__ = [
@@ -269,9 +269,13 @@ class Verifier:
         cc = self.config.country_code or None
         # [26][28] orig binds to P-Asserted-Identity, else From
         orig_uri = inp.pai_uri if inp.pai_uri else inp.from_uri
-        if not inp.pai_uri and is_anonymous(inp.from_uri):
-            return Failure.of(Reason.ANONYMOUS_ORIG, "anonymous From and no P-Asserted-Identity")
-        orig_tn = tn_from_uri(orig_uri, cc)
+        orig_tn = global_tn(orig_uri)  # a global-number URI is never anonymous
+        if orig_tn is None:
+            if not inp.pai_uri and is_anonymous(inp.from_uri):
+                return Failure.of(
+                    Reason.ANONYMOUS_ORIG, "anonymous From and no P-Asserted-Identity"
+                )
+            orig_tn = tn_from_uri(orig_uri, cc)
         if orig_tn != pp.orig_tn:
             which = "P-Asserted-Identity" if inp.pai_uri else "From"
             return Failure.of(
@@ -373,7 +377,8 @@ class Verifier:
         details["iat"] = pp.iat
         if _UUID.fullmatch(pp.claims["origid"]) is None:
             details["lints"] = ["origid is not a UUID (RFC 8588 says opaque; 8588bis: UUID)"]
-        if pp.claims.keys() - passport_mod.KNOWN_CLAIMS:  # set difference in C: cheap
+        # a SHAKEN PASSporT that got here holds its 5 required claims: more means others
+        if len(pp.claims) > 5 and pp.claims.keys() - passport_mod.KNOWN_CLAIMS:
             details["unknown_claims"] = list(pp.unknown_claims)
             if "rcd" in pp.claims:
                 details["rcd"] = rich_call_data(pp.claims)
