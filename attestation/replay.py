@@ -36,26 +36,28 @@ class ReplayCache:
         ``forget_at`` is when the PASSporT stops passing freshness (iat + window), after
         which remembering it is pointless. An empty Call-ID is never judged nor recorded.
         """
-        self._expire(now)
+        if now > self._head:
+            self._expire(now)
         if not call_id:
             return False
-        entry = self._entries.get(signature)
-        if entry is not None and entry[1] >= now:
-            return entry[0] != call_id
-        self._entries[signature] = (call_id, forget_at)
-        self._entries.move_to_end(signature)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        entries = self._entries
+        entry = entries.get(signature)
+        if entry is not None:
+            if entry[1] >= now:
+                return entry[0] != call_id
+            entries.move_to_end(signature)  # an expired entry re-used: to the young end
+        entries[signature] = (call_id, forget_at)
+        while len(entries) > self.max_entries:
+            entries.popitem(last=False)
             self._head = -float("inf")  # recompute on the next call
         if forget_at < self._head:
             self._head = forget_at if len(self._entries) == 1 else -float("inf")
         return False
 
     def _expire(self, now: float) -> None:
+        """Drop entries whose ``forget_at`` is before ``now`` (caller: ``now > _head``)."""
         # Entries are appended roughly in forget_at order (iat ≈ now); stop at the first live
         # one. ``_head`` (the first entry's forget_at) makes the usual nothing-to-do case cheap.
-        if now <= self._head:
-            return
         entries = self._entries
         while entries:
             sig = next(iter(entries))
