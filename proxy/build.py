@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from .prefixes import PrefixTable
 from .screen import (
     DIVERT_CALLEE_PARAM,
     DIVERT_DECISION_PARAM,
@@ -59,8 +60,11 @@ def _user_of(uri: Uri | None) -> str | None:
     return None
 
 
-def invite_facts(req: Request, peer: Peer, wall_time: float) -> InviteFacts:
-    """The screener's view of a new INVITE (strings only; bad optional headers → None)."""
+def invite_facts(
+    req: Request, peer: Peer, wall_time: float, trunks: PrefixTable[str] | None = None
+) -> InviteFacts:
+    """The screener's view of a new INVITE (strings only; bad optional headers → None).
+    ``trunks`` (from ``[proxy.trunks]``) names the trunk the peer's address belongs to."""
     h = req.headers
     pai: list[str] = []
     pai_users: list[str | None] = []
@@ -90,6 +94,7 @@ def invite_facts(req: Request, peer: Peer, wall_time: float) -> InviteFacts:
         caller_user=caller,
         callee_user=callee,
         pass_token=h.get(PASS_HEADER),
+        trunk=trunks.lookup(peer.host) if trunks else None,
     )
 
 

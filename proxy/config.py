@@ -15,6 +15,8 @@ from typing import Literal
 
 from spitwall.settings import ConfigError
 
+from .prefixes import compile_trunk_names
+
 Transport = Literal["udp", "tcp", "tls"]
 
 
@@ -166,6 +168,28 @@ class RateLimitConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TrunkConfig:
+    """A peer that carries many callers' calls (``[proxy.trunks.NAME]``): a carrier
+    interconnect / SBC, or a customer PBX. Calls from its ``sources`` get
+    ``CallFacts.trunk = NAME``; the scoring engine then does not count them under their
+    source address (``reputation.patterns.count_trunk_ips``), because one address carrying
+    everybody's calls is not one caller. The rate limiter never sheds a trunk's sources."""
+
+    sources: tuple[str, ...] = ()
+    """Source addresses as CIDRs (``"198.51.100.0/24"``; a bare address is one host). The
+    most specific prefix over all trunks wins; one prefix may not belong to two trunks."""
+    kind: Literal["carrier", "pbx"] = "carrier"
+    """``carrier``: an upstream interconnect; ``pbx``: a customer's PBX (for logs/records)."""
+
+    def __post_init__(self) -> None:
+        for i, cidr in enumerate(self.sources):
+            try:
+                ipaddress.ip_network(cidr.strip())
+            except ValueError as exc:
+                raise ValueError(f"sources[{i}]: {cidr!r} is not a CIDR ({exc})") from None
+
+
+@dataclass(frozen=True, slots=True)
 class ProxyConfig:
     listen: tuple[str, ...] = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
     """Where SIP is received: ``udp:HOST:PORT``, ``tcp:HOST:PORT``, ``tls:HOST:PORT``."""
@@ -189,6 +213,12 @@ class ProxyConfig:
     timers: TimersConfig = field(default_factory=TimersConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
     rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    trunks: dict[str, TrunkConfig] = field(default_factory=dict)
+    """Named trunks by source CIDR (``[proxy.trunks.NAME]``), see :class:`TrunkConfig`."""
+
+    def trunk_sources(self) -> tuple[str, ...]:
+        """Every trunk's CIDRs (the rate limiter adds them to its allow-list)."""
+        return tuple(c for name in sorted(self.trunks) for c in self.trunks[name].sources)
 
     def __post_init__(self) -> None:
         if not self.listen:
@@ -206,3 +236,4 @@ class ProxyConfig:
             raise _Invalid("screening_timeout", "must be positive")
         if not 1 <= self.workers <= 64:
             raise _Invalid("workers", "must be between 1 and 64")
+        compile_trunk_names(self.trunks)  # a prefix claimed by two trunks fails at start

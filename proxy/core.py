@@ -58,6 +58,7 @@ from .config import ProxyConfig
 from .dialogs import Answered, DialogOutcomes
 from .effects import Alias, Effect, Screen, Send
 from .metrics import ProxyMetrics
+from .prefixes import compile_trunk_names
 from .ratelimit import RateLimiter
 from .ratelimit import Verdict as RateVerdict
 from .routing import NextHop, NoRoute, Router
@@ -217,6 +218,7 @@ class ProxyCore:
         self.observer = observer or IgnoreOutcomes()
         self.limiter = limiter
         self.wall_offset = wall_offset
+        self.trunks = compile_trunk_names(cfg.trunks)  # [proxy.trunks] → InviteFacts.trunk
         t = cfg.timers
         self.timers = TimerConfig(t1=t.t1, t2=t.t2, t4=t.t4, timer_d=64 * t.t1)
         self.limits = Limits(
@@ -472,7 +474,7 @@ class ProxyCore:
             self._run(ctx, server, server.send_response(100, trying, now), now)
             if initial:
                 ctx.screening = True
-                ctx.facts = invite_facts(routed, peer, now + self.wall_offset)
+                ctx.facts = invite_facts(routed, peer, now + self.wall_offset, self.trunks)
                 self._screening[ctx.id] = ctx
                 self._out.append(Screen(ctx.id, ctx.facts))
                 return

@@ -49,7 +49,7 @@ from attestation.model import Verdict, Verstat
 from attestation.verify import Verifier, reason_header
 from reputation.engine import ScoringEngine
 from reputation.model import ActionKind, CallFacts, Decision, Score
-from reputation.policy import REASON_PHRASES
+from reputation.policy import REASON_PHRASES, tag_header
 from reputation.store import Store
 
 from .screen import Action, Divert, Forward, InviteFacts, Outcome, Reject
@@ -196,6 +196,7 @@ class CallScreener:
                 self.audit.append(self.signing.audit_entry(facts, result, elapsed_ms))
             except Exception:  # the call path must survive a bad record
                 log.exception("could not build the audit record", extra={"call_id": facts.call_id})
+        self._learn_outbound(result, facts.time)
         signed = isinstance(result, Signed)
         log.log(
             logging.INFO if signed else logging.WARNING,
@@ -211,6 +212,19 @@ class CallScreener:
             },
         )
         return action
+
+    def _learn_outbound(self, result: Signed | NotSigned, now: float) -> None:
+        """Reciprocity: a subscriber's outgoing call makes the number it called known to
+        that subscriber (``learned.allow`` when it calls back). Signed or not, the call was
+        made; the caller TN must belong to a user, else there is nobody to teach."""
+        if self.store is None or not result.orig_tn or not result.dest_tn:
+            return
+        try:
+            user = self.store.user_for_tn(result.orig_tn.lstrip("+"))
+            if user is not None:
+                self.store.feedback.learn_outbound(user.id, result.dest_tn.lstrip("+"), now)
+        except Exception:  # learning must never break an outbound call
+            log.exception("outbound call not learned", extra={"trunk": result.trunk})
 
     def recent(self, call_id: str) -> Screened | None:
         """The screening result of a recent call (outcome observer, tests)."""
@@ -272,6 +286,10 @@ class CallScreener:
                     headers=tag,
                     note=f"score {decision.score.value:.1f} band {decision.band}",
                 )
+        if not tag and decision.action is not ActionKind.FORWARD:
+            # a challenge/voicemail decision with no UA to divert to, or a tagged one the
+            # policy left untagged: forwarded, but never without its score
+            tag = (tag_header(decision, self.engine.config.policy),)
         extra = (("Reason", identity_reason),) if identity_reason else ()
         return Forward(
             verstat=verdict.verstat.value,

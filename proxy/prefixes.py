@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -73,6 +73,23 @@ def compile_prefixes(
     levels = sorted(by_level.items(), key=lambda kv: (kv[0][0], -kv[0][1]))
     return PrefixTable(
         tuple((v, plen, {k: value for k, (_, value) in m.items()}) for (v, plen), m in levels)
+    )
+
+
+class HasSources(Protocol):
+    """A configured peer with source CIDRs (``proxy.config.TrunkConfig`` fits)."""
+
+    @property
+    def sources(self) -> tuple[str, ...]: ...
+
+
+def compile_trunk_names(trunks: Mapping[str, HasSources]) -> PrefixTable[str]:
+    """``[proxy.trunks]`` → a table from source address to trunk name (screening:
+    ``InviteFacts.trunk``). ValueError when a prefix is claimed twice or is not a CIDR."""
+    return compile_prefixes(
+        ((name, trunks[name].sources) for name in sorted(trunks)),
+        lambda name, _net: name,
+        "trunks",
     )
 
 

@@ -77,6 +77,8 @@ class InviteFacts:
     """User part of the Request-URI (else of To)."""
     pass_token: str | None = None
     """Value of the ``X-Spitwall-Pass`` header, if any (see PASS_HEADER)."""
+    trunk: str | None = None
+    """Name of the ``[proxy.trunks]`` entry whose sources hold ``source_ip``, if any."""
 
     def identity_input(self) -> IdentityInput:
         """The attestation package's view of this call."""
@@ -103,6 +105,7 @@ class InviteFacts:
             transport=self.transport,
             display_name=self.from_display,
             user_agent=self.user_agent,
+            trunk=self.trunk,
         )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import time
@@ -153,7 +154,12 @@ class ProxyServer:
             router=self.router,
             metrics=m,
             observer=self.observer,
-            limiter=RateLimiter(cfg.rate_limit),
+            # a trunk's addresses carry many callers: never shed as one flooding source
+            limiter=RateLimiter(
+                dataclasses.replace(
+                    cfg.rate_limit, allow=(*cfg.rate_limit.allow, *cfg.trunk_sources())
+                )
+            ),
             wall_offset=time.time() - loop.time(),
         )
         self._sweeper = loop.create_task(self._sweep_loop())

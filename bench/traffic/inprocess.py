@@ -30,20 +30,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import heapq
 import itertools
 import logging
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from attestation.certs import CertificateService
 from attestation.verify import Verifier
+from proxy.config import TrunkConfig
 from proxy.pipeline import CallScreener, DivertTargets, PipelineObserver, describe
+from proxy.prefixes import PrefixTable, compile_trunk_names
 from proxy.screen import InviteFacts, Outcome
 from reputation.config import ReputationConfig, StoreConfig
 from reputation.feedback import OutcomeKind
@@ -55,7 +54,6 @@ from reputation.lists import (
     NewListEntry,
     parse_pattern,
 )
-from reputation.model import CallFacts
 from reputation.store import Store
 
 from .carriers import CarrierPki, start_pki
@@ -66,29 +64,13 @@ IVR = "sip:challenge@127.0.0.1:5070"
 Event = Callable[[], Awaitable[None] | None]
 
 
-@dataclass(frozen=True, slots=True)
-class TrunkInviteFacts(InviteFacts):
-    """InviteFacts for a call from a configured trunk address.
-
-    The proxy does not yet map source addresses to trunk names (``CallFacts.trunk`` is
-    always None in production), so the scoring engine's documented trunk rule
-    (``patterns.count_trunk_ips``) never applies; this subclass shows what it would do
-    once wired, for the ``trunks`` variant of the benchmark."""
-
-    trunk: str = ""
-
-    def call_facts(self) -> CallFacts:
-        return dataclasses.replace(InviteFacts.call_facts(self), trunk=self.trunk or None)
-
-
 def invite_facts(
-    spec: CallSpec, identity: str | None, trunks: dict[str, str] | None = None
+    spec: CallSpec, identity: str | None, trunks: PrefixTable[str] | None = None
 ) -> InviteFacts:
-    """What the proxy core would extract from this call's INVITE."""
+    """What the proxy core extracts from this call's INVITE (``proxy.build.invite_facts``):
+    the trunk comes from the ``[proxy.trunks]`` table, looked up as the proxy does."""
     ruri = f"sip:+{spec.callee}@spitwall.invalid;user=phone"
-    trunk = (trunks or {}).get(spec.source_ip)
-    cls: Any = InviteFacts if trunk is None else functools.partial(TrunkInviteFacts, trunk=trunk)
-    return cls(
+    return InviteFacts(
         call_id=spec.call_id,
         request_uri=ruri,
         from_uri=f"sip:+{spec.caller}@{spec.carrier}.example.net;user=phone",
@@ -100,6 +82,7 @@ def invite_facts(
         identity=(identity,) if identity else (),
         caller_user=f"+{spec.caller}",
         callee_user=f"+{spec.callee}",
+        trunk=trunks.lookup(spec.source_ip) if trunks else None,
     )
 
 
@@ -127,10 +110,10 @@ class InProcessRun:
         traffic: Traffic,
         workdir: Path,
         reputation: ReputationConfig | None = None,
-        trunks: dict[str, str] | None = None,
+        trunks: Mapping[str, TrunkConfig] | None = None,
     ) -> None:
         self.traffic = traffic
-        self.trunks = trunks or {}
+        self.trunks = compile_trunk_names(trunks or {})
         self.workdir = workdir
         self.reputation = reputation or ReputationConfig()
         self.queue: list[tuple[float, int, Event]] = []
@@ -311,10 +294,10 @@ async def evaluate(
     traffic: Traffic,
     reputation: ReputationConfig | None = None,
     workdir: Path | None = None,
-    trunks: dict[str, str] | None = None,
+    trunks: Mapping[str, TrunkConfig] | None = None,
 ) -> list[CallResult]:
     """Screen ``traffic`` in-process; a temporary directory is used when none is given.
-    ``trunks`` maps source addresses to trunk names (see :class:`TrunkInviteFacts`)."""
+    ``trunks`` is the ``[proxy.trunks]`` table (name → sources), matched as the proxy does."""
     if workdir is not None:
         return await InProcessRun(traffic, workdir, reputation, trunks).run()
     with tempfile.TemporaryDirectory(prefix="spitwall-traffic-") as d:
@@ -324,7 +307,7 @@ async def evaluate(
 def run(
     traffic: Traffic,
     reputation: ReputationConfig | None = None,
-    trunks: dict[str, str] | None = None,
+    trunks: Mapping[str, TrunkConfig] | None = None,
 ) -> list[CallResult]:
     return asyncio.run(evaluate(traffic, reputation, trunks=trunks))
 

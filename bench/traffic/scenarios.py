@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from proxy.config import ProxyConfig, TrunkConfig
 from reputation.config import ReputationConfig
 from spitwall.settings import build
 
@@ -61,8 +62,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
     # volume statistics per caller TN and origid only (no per-address volume at all)
     "no-ip-volume": {"reputation": {"patterns": {"volume_kinds": ["tn", "origid"]}}},
-    # the three big carriers' interconnect addresses configured as trunks (needs the proxy
-    # to set CallFacts.trunk: emulated by the evaluator, see inprocess.TrunkInviteFacts)
+    # the three big carriers' interconnect addresses configured as [proxy.trunks] (the
+    # evaluator sets InviteFacts.trunk from that table, as proxy.build.invite_facts does)
     "trunks": {"trunks": "big"},
     # trunks plus the weight changes proposed in docs/detection.md
     "trunks+weights": {
@@ -84,14 +85,18 @@ def reputation_config(name: str) -> ReputationConfig:
     return build(ReputationConfig, CONFIGS[name].get("reputation", {}))
 
 
-def trunks_for(name: str, traffic: Traffic) -> dict[str, str]:
-    """Source address → trunk name for a variant (big carriers' interconnects, or none)."""
+def trunks_for(name: str, traffic: Traffic) -> dict[str, TrunkConfig]:
+    """The ``[proxy.trunks]`` table of a variant (the big carriers' interconnects, or
+    none), through the real config loader."""
     which = CONFIGS[name].get("trunks")
     if which != "big":
         return {}
     if traffic.scenario.ingress == "trunk":
-        return {f"10.99.0.{i + 1}": f"upstream{i + 1}" for i in range(traffic.scenario.trunk_ips)}
-    return {ip: c for c, ip in traffic.ips.items() if c.startswith("carrier")}
+        ips = {f"upstream{i + 1}": f"10.99.0.{i + 1}" for i in range(traffic.scenario.trunk_ips)}
+    else:
+        ips = {c: ip for c, ip in traffic.ips.items() if c.startswith("carrier")}
+    table = {n: {"sources": [f"{ip}/32"], "kind": "carrier"} for n, ip in ips.items()}
+    return build(ProxyConfig, {"trunks": table}).trunks
 
 
 def scenario(name: str, **changes: Any) -> Scenario:
