@@ -229,6 +229,10 @@ class PolicyConfig:
     """Callees never screened (dialled digits, national or with country code)."""
     critical_callers: tuple[str, ...] = ()
     """Caller numbers (E.164 digits) never blocked: PSAP callbacks, hospitals, schools."""
+    global_allow_attested_override: bool = True
+    """An A-attested call from a number on the global allow list is forwarded untouched
+    (override ``global_allow_attested``): wanted automated callers (alerts, reminders) the
+    operator listed. Off: the entry only adds the ``list.global_allow`` weight."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ band           score                       default action
 =============  ==========================  ======================
 
 The order of rules in :func:`decide`:
-1. allowing overrides (emergency callee, critical caller, the user's allow list) forward
-   untouched — no tag, no challenge;
+1. allowing overrides (emergency callee, critical caller, the user's allow list, the global
+   allow list for A-attested calls) forward untouched — no tag, no challenge;
 2. blocking overrides (Do-Not-Originate, invalid number) reject;
 3. anonymous callers, when the user (or the deployment) chose an action for them;
 4. otherwise the band's action (the user's per-band choice, else the deployment's);
@@ -60,6 +60,7 @@ LABELS = {
     "emergency": "emergency",
     "critical_caller": "critical",
     "allow_list": "allowed",
+    "global_allow_attested": "allowed",
     "dno": "do-not-originate",
     "invalid_number": "invalid-number",
     "anonymous": "anonymous",

@@ -10,6 +10,12 @@ computed and returned, so an operator sees what the call *would* have scored):
 1. ``emergency``: the callee is an emergency number (never blocked, FCC 17-151);
 2. ``critical_caller``: the caller is a configured PSAP / critical number;
 3. ``allow_list``: the callee's own allow list (the user's word beats any evidence);
+   ``global_allow_attested``: the deployment's global allow list *and* the call is
+   A-attested (when ``policy.global_allow_attested_override``). The operator vouches for
+   the number (a pharmacy's or school's alert line) and the originating carrier vouches
+   that this caller owns it, so a spoofer cannot borrow the entry; wanted broadcasts look
+   exactly like campaigns (fan-out, rate, no challenge passed), and only this says "wanted".
+   Without A attestation the entry is the ``list.global_allow`` weight, nothing more;
 4. ``dno``: the caller is on the Do-Not-Originate list (score 100);
 5. ``invalid_number``: the caller number is impossible or uses an N11 code (score 100,
    when ``policy.block_invalid_numbers``).
@@ -57,7 +63,9 @@ def combine(prior: float, reasons: Iterable[Reason], override: str | None = None
 
 
 BLOCKING_OVERRIDES = frozenset({"dno", "invalid_number"})
-ALLOWING_OVERRIDES = frozenset({"emergency", "critical_caller", "allow_list"})
+ALLOWING_OVERRIDES = frozenset(
+    {"emergency", "critical_caller", "allow_list", "global_allow_attested"}
+)
 
 
 def override_for(inp: SignalInput, reasons: Sequence[Reason]) -> str | None:
@@ -70,6 +78,13 @@ def override_for(inp: SignalInput, reasons: Sequence[Reason]) -> str | None:
     names = {r.signal for r in reasons}
     if "list.user_allow" in names:
         return "allow_list"
+    if (
+        policy.global_allow_attested_override
+        and "list.global_allow" in names
+        and "list.user_block" not in names
+        and inp.attest == "A"
+    ):
+        return "global_allow_attested"
     if "list.dno" in names:
         return "dno"
     if policy.block_invalid_numbers and inp.caller.flags & INVALID_FLAGS:

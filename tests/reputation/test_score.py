@@ -166,3 +166,33 @@ def test_user_allow_always_wins(
         source_counts=[("ip", "1.2.3.4", counts)],
     )
     assert s.override == "allow_list" and s.value == 0.0
+
+
+@pytest.mark.parametrize(
+    ("attest", "found", "override"),
+    [
+        # the operator vouches for the number and its carrier vouches for the caller
+        ("A", [("allow", "global")], "global_allow_attested"),
+        # a spoofer of a listed number gets the weight only
+        ("B", [("allow", "global")], None),
+        ("C", [("allow", "global")], None),
+        # the callee's own block list beats the deployment's allow list
+        ("A", [("allow", "global"), ("block", "user")], None),
+    ],
+)
+def test_global_allow_overrides_only_for_a_attested_calls(
+    attest: str, found: list[tuple[str, str]], override: str | None
+) -> None:
+    s = evaluate(signal_input(attest=attest), hits=hits(*found))
+    assert s.override == override
+    if override is None:
+        assert s.value > 0.0
+    else:
+        assert s.value == 0.0
+
+
+def test_global_allow_override_can_be_switched_off() -> None:
+    cfg = dataclasses.replace(CFG, policy=PolicyConfig(global_allow_attested_override=False))
+    s = evaluate(signal_input(config=cfg, attest="A"), hits=hits(("allow", "global")))
+    assert s.override is None
+    assert "list.global_allow" in {r.signal for r in s.reasons}
