@@ -388,9 +388,11 @@ class PipelineObserver:
         )
         if answered and screened is not None and isinstance(screened.action, Divert):
             # The caller talked to our own UA, not the callee: its 200 and BYE say nothing
-            # about the call's outcome and would overwrite the UA's report (challenge_passed,
-            # voicemail_left …) with "answered"/"ended". Failures and CANCEL still count.
-            store = None
+            # about the call's outcome. In the store they would overwrite the UA's report
+            # (challenge_passed, voicemail_left …) with "answered"/"ended"; in the call
+            # patterns a short talk with the IVR would count as the caller's short call.
+            # The UA's own report is the outcome. Failures and CANCEL still count.
+            return
         try:
             if outcome.kind == "final" and outcome.code is not None:
                 engine.observe_final(outcome.call_id, outcome.code, t)
