@@ -115,6 +115,7 @@ class CallScreener:
         self.clock = clock
         self._recent: dict[str, Screened] = {}
         self._passes: dict[tuple[str, str], float] = {}
+        self._diverted_verstat: dict[tuple[str, str], str] = {}
         self._remember = remember
 
     # -- the screening step ----------------------------------------------------------------
@@ -148,8 +149,13 @@ class CallScreener:
         passed = self._passed_challenge(facts, call)
         if passed or self.passes_remembered(caller.digits, callee.digits, call.time):
             label = "challenge-passed" if passed else "challenge-remembered"
+            # The bridged leg comes from our own UA and carries no Identity: the callee
+            # should see what the caller's original INVITE proved, not No-TN-Validation.
+            verstat = verdict.verstat.value
+            if passed and verdict.verstat is Verstat.NONE:
+                verstat = self._diverted_verstat.get((caller.digits, callee.digits), verstat)
             action: Action = Forward(
-                verstat=verdict.verstat.value,
+                verstat=verstat,
                 headers=(("X-Spitwall-Score", f"0;label={label}"),),
                 decision_id=decision_id,
                 note=label,
@@ -159,6 +165,8 @@ class CallScreener:
             decision = self.engine.screen(call, settings, call.time, user_id=user_id)
             score = decision.score
             action = self._act(verdict, decision, decision_id, caller.digits, callee.digits)
+            if isinstance(action, Divert) and caller.digits and callee.digits:
+                self._remember_divert(caller.digits, callee.digits, verdict.verstat.value)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         kind = _action_name(action, decision)
         if self.store is not None:
@@ -297,6 +305,13 @@ class CallScreener:
             decision_id=decision_id,
             note=f"score {decision.score.value:.1f} band {decision.band}",
         )
+
+    def _remember_divert(self, caller: str, callee: str, verstat: str) -> None:
+        """Keep the original call's verstat for the bridged leg a pass will bring."""
+        self._diverted_verstat[(caller, callee)] = verstat
+        if len(self._diverted_verstat) > self._remember:
+            for key in list(self._diverted_verstat)[: self._remember // 10]:
+                del self._diverted_verstat[key]
 
     def remember_pass(self, caller: str, callee: str, until: float) -> None:
         """A caller who passed a challenge reaches this callee unchallenged until ``until``

@@ -37,8 +37,9 @@ def _facts(call_id: str, now: float) -> InviteFacts:
     )
 
 
-def _screener(action_ok: str) -> CallScreener:
-    cfg = build(ReputationConfig, {"policy": {"action_ok": action_ok}})
+def _screener(action: str) -> CallScreener:
+    bands = ("ok", "suspicious", "likely", "spam", "certain")
+    cfg = build(ReputationConfig, {"policy": {f"action_{b}": action for b in bands}})
     return CallScreener(
         engine=ScoringEngine(cfg),
         targets=DivertTargets(challenge="sip:challenge@127.0.0.1:5070"),
