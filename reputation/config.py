@@ -61,11 +61,11 @@ class WeightsConfig:
     """The callee blocked this number or prefix."""
     list_global_block: float = 4.0
     """A global / imported block list matches."""
-    list_global_allow: float = -4.0
+    list_global_allow: float = -8.0
     """A global allow list matches (e.g. a bank's verified numbers)."""
     list_dno: float = 8.0
     """Do-Not-Originate: the number never places calls (also a hard override)."""
-    learned_allow: float = -3.0
+    learned_allow: float = -5.0
     """The callee called or accepted this number before, with identity at least as strong now."""
     neighbor_equal: float = 3.0
     """Caller equals the callee (classic spoof)."""
@@ -83,7 +83,7 @@ class WeightsConfig:
     """Attempts in the last day at or over ``rate_day``."""
     pattern_fanout: float = 2.5
     """Distinct callees in the fan-out window at or over ``fanout``."""
-    pattern_concurrent: float = 1.5
+    pattern_concurrent: float = 0.5
     """Calls in progress at or over ``concurrent``."""
     pattern_low_answer: float = 1.0
     """Answer ratio at or under ``answer_ratio`` (after ``min_outcomes`` outcomes)."""
@@ -112,7 +112,9 @@ class WeightsConfig:
     feedback_voicemail: float = -0.3
     """Voicemails left (humans leave messages), time-decayed count (per log2(1+n))."""
     source_bad: float = 1.2
-    """Negative feedback attached to the source IP / origid / SPC (per log2(1+n))."""
+    """Negative feedback attached to the source IP / origid / SPC (per log2(1+n)), times the
+    complaints' share of that source's feedback (bad / (bad + good)): a provider's honest
+    callers' passed challenges and voicemails dilute its campaigns' complaints."""
     source_good: float = -0.6
     """Positive feedback attached to the source IP / origid / SPC (per log2(1+n))."""
     header_display_name: float = 1.0
@@ -247,6 +249,11 @@ class SignalConfig:
     """Positive feedback on a caller TN counts this much when the new call is not A-attested."""
     max_multiplier: float = 2.0
     """Cap on how far a graded signal may exceed its weight (count and rate signals)."""
+    established_infra_factor: float = 0.5
+    """Positive infrastructure evidence (source IP/origid/SPC reputation, patterns seen only
+    on those keys) is scaled by this when the caller's own number is established (first
+    seen at least ``patterns.new_number_seconds`` ago and showing none of that behaviour
+    itself). 1.0 = off. Validated with ``python -m bench.traffic`` (docs/detection.md)."""
 
 
 # --- storage side: the SQLite store, lists, users, feedback (store/lists/users/feedback) ----

@@ -23,6 +23,7 @@ computed and returned, so an operator sees what the call *would* have scored):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 
@@ -92,6 +93,28 @@ def override_for(inp: SignalInput, reasons: Sequence[Reason]) -> str | None:
     return None
 
 
+def _discount_infra(
+    inp: SignalInput, reasons: list[Reason], features: PatternFeatures | None
+) -> list[Reason]:
+    """Scale positive infrastructure evidence for an established caller number
+    (``signals.established_infra_factor``): a number seen for days is a subscriber of the
+    provider, not one of the fresh numbers a rotating campaign burns."""
+    factor = inp.config.signals.established_infra_factor
+    tn = features.get("tn") if features is not None else None
+    if factor >= 1.0 or tn is None or tn.first_seen_age is None:
+        return reasons
+    if tn.first_seen_age < inp.config.patterns.new_number_seconds:
+        return reasons
+    return [
+        dataclasses.replace(
+            r, weight=r.weight * factor, detail=f"{r.detail} (discounted: established caller)"
+        )
+        if r.infra and r.weight > 0
+        else r
+        for r in reasons
+    ]
+
+
 def evaluate(
     inp: SignalInput,
     *,
@@ -113,4 +136,5 @@ def evaluate(
         reasons.extend(signals.patterns(inp, features))
     reasons.extend(signals.feedback(inp, caller_counts))
     reasons.extend(signals.source(inp, source_counts))
+    reasons = _discount_infra(inp, reasons, features)
     return combine(inp.config.weights.prior, reasons, override_for(inp, reasons))

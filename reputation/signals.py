@@ -540,6 +540,10 @@ def source(
         good = sum(float(getattr(c, n, 0.0)) for n in _GOOD)
         name = _KIND_NAMES.get(kind, kind)
         x = counted(w.source_bad, bad, cap)
+        if x is not None and good > 0:
+            # a shared source (a provider's SBC) also carries honest callers who pass
+            # challenges and leave voicemails: its complaints count by their share
+            x *= bad / (bad + good)
         if x is not None:
             out.append(
                 Reason(

@@ -65,16 +65,16 @@ CONFIGS: dict[str, dict[str, Any]] = {
     # the three big carriers' interconnect addresses configured as [proxy.trunks] (the
     # evaluator sets InviteFacts.trunk from that table, as proxy.build.invite_facts does)
     "trunks": {"trunks": "big"},
-    # trunks plus the weight changes proposed in docs/detection.md
-    "trunks+weights": {
+    # the weights before the detection-quality changes (docs/detection.md), with trunks
+    "trunks+old-weights": {
         "trunks": "big",
         "reputation": {
             "weights": {
-                "learned_allow": -5.0,
-                "source_bad": 0.6,
-                "pattern_concurrent": 0.5,
-                "list_global_allow": -8.0,
-            }
+                "learned_allow": -3.0,
+                "pattern_concurrent": 1.5,
+                "list_global_allow": -4.0,
+            },
+            "signals": {"established_infra_factor": 1.0},
         },
     },
 }

@@ -196,3 +196,29 @@ def test_global_allow_override_can_be_switched_off() -> None:
     s = evaluate(signal_input(config=cfg, attest="A"), hits=hits(("allow", "global")))
     assert s.override is None
     assert "list.global_allow" in {r.signal for r in s.reasons}
+
+
+def test_infrastructure_evidence_discounted_for_established_callers() -> None:
+    """A number seen for days behind a noisy provider: its provider's complaints and
+    campaign volume count half (signals.established_infra_factor); a fresh number's not."""
+    from reputation.patterns import KeyStats, PatternFeatures
+
+    day = CFG.patterns.new_number_seconds
+    ip = KeyStats(kind="ip", key="192.0.2.1", fanout=40)
+
+    def fanout(age: float | None) -> float:
+        tn = KeyStats(kind="tn", key="13125557788", first_seen_age=age)
+        s = evaluate(signal_input(), features=PatternFeatures((tn, ip)))
+        (r,) = [r for r in s.reasons if r.signal == "pattern.fanout"]
+        assert r.infra
+        return r.weight
+
+    fresh, old = fanout(60.0), fanout(3 * day)
+    assert old == pytest.approx(fresh * CFG.signals.established_infra_factor)
+    assert fanout(None) == fresh
+    off = dataclasses.replace(
+        CFG, signals=dataclasses.replace(CFG.signals, established_infra_factor=1.0)
+    )
+    tn = KeyStats(kind="tn", key="13125557788", first_seen_age=3 * day)
+    s = evaluate(signal_input(config=off), features=PatternFeatures((tn, ip)))
+    assert [r.weight for r in s.reasons if r.signal == "pattern.fanout"] == [fresh]

@@ -375,3 +375,17 @@ def test_infrastructure_reasons_are_marked() -> None:
     assert s.infra
     (f,) = signals.feedback(signal_input(attest="A"), Counters(unwanted_607=3.0))
     assert not f.infra
+
+
+def test_source_complaints_count_by_their_share() -> None:
+    """A provider's honest callers (passes, voicemails) dilute its campaigns' complaints;
+    a source with complaints only keeps the full weight."""
+    (rogue,) = [
+        r for r in signals.source(signal_input(), [("ip", "k", Counters(unwanted_607=3.0))])
+    ]
+    mixed = signals.source(
+        signal_input(), [("ip", "k", Counters(unwanted_607=3.0, challenge_passed=9.0))]
+    )
+    bad = next(r for r in mixed if r.signal == "source.ip.bad")
+    assert bad.weight == pytest.approx(rogue.weight * 3.0 / 12.0)
+    assert any(r.signal == "source.ip.good" for r in mixed)
