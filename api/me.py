@@ -42,6 +42,7 @@ SETTINGS_FIELDS = (
     "reject_code",
     "learn_allow",
     "greeting",
+    "voicemail_on_fail",
 )
 WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave")
 

@@ -162,6 +162,10 @@ SCHEMAS: J = {
             },
             "reject_code": {"enum": [603, 607, 608, None]},
             "learn_allow": {"type": ["boolean", "null"]},
+            "voicemail_on_fail": {
+                "type": ["boolean", "null"],
+                "description": "offer voicemail after a failed or timed-out challenge",
+            },
             "greeting": {"type": ["string", "null"], "description": "read-only (upload a WAV)"},
         },
     },

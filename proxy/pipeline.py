@@ -165,6 +165,10 @@ class CallScreener:
             decision = self.engine.screen(call, settings, call.time, user_id=user_id)
             score = decision.score
             action = self._act(verdict, decision, decision_id, caller.digits, callee.digits)
+            vm = settings.voicemail_on_fail if settings is not None else None
+            if vm is not None and isinstance(action, Divert) and "=challenge;" in action.target:
+                # the callee's choice travels in the divert (challenge/__init__.py: sw-vm)
+                action = dataclasses.replace(action, target=f"{action.target};sw-vm={int(vm)}")
             if isinstance(action, Divert) and caller.digits and callee.digits:
                 self._remember_divert(caller.digits, callee.digits, verdict.verstat.value)
         elapsed_ms = (time.perf_counter() - started) * 1000.0

@@ -165,6 +165,9 @@ class UserSettings:
     """603, 607 or 608 when this user's calls are rejected."""
     learn_allow: bool | None = None
     """Learn numbers this user talks to as known (see feedback.py)."""
+    voicemail_on_fail: bool | None = None
+    """Offer voicemail to a caller who failed or timed out the challenge (None: the challenge
+    UA's ``[challenge] voicemail_on_fail``)."""
     greeting: str | None = None
     """File name of the uploaded voicemail greeting (under the data directory)."""
 
@@ -191,6 +194,7 @@ _SETTINGS_KEYS = (
     "reject_code",
     "learn_allow",
     "greeting",
+    "voicemail_on_fail",
 )
 
 
@@ -211,7 +215,7 @@ def parse_settings(data: object, base: UserSettings | None = None) -> UserSettin
         f = f"settings.{key}"
         if v is None:
             changes[key] = () if key == "band_actions" else None
-        elif key in ("monitor", "learn_allow"):
+        elif key in ("monitor", "learn_allow", "voicemail_on_fail"):
             if not isinstance(v, bool):
                 return Invalid(f, "expected true or false")
             changes[key] = v

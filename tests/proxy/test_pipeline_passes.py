@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 from attestation.model import IdentityInput, Verdict, Verstat
 from proxy.pipeline import CallScreener, DivertTargets
 from proxy.screen import Divert, Forward, InviteFacts
-from reputation.config import ReputationConfig
+from reputation.config import ReputationConfig, StoreConfig
 from reputation.engine import ScoringEngine
+from reputation.store import Store
 from spitwall.settings import build
 
 CALLER, CALLEE = "+12156781234", "+12159876543"
@@ -72,3 +74,22 @@ async def test_refused_token_is_screened_like_any_call() -> None:
     await s.screen(_facts("orig", ("token;info=<https://x/>",), None))
     leg = await s.screen(dataclasses.replace(_facts("leg", (), "forged")))
     assert isinstance(leg, Divert)
+
+
+async def test_callee_choice_of_voicemail_after_a_failed_challenge(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "reputation.sqlite3", StoreConfig(batch_window=0.005))
+    try:
+        made = await store.add_user("bob", tns=[CALLEE])
+        assert isinstance(made, tuple), made
+        user, _ = made
+        s = _screener(accept=False)
+        s.store = store
+        plain = await s.screen(_facts("c1", (), None))
+        assert isinstance(plain, Divert) and "sw-vm" not in plain.target
+        for choice in (True, False):
+            await store.update_settings(user.id, {"voicemail_on_fail": choice})
+            action = await s.screen(_facts(f"c-{choice}", (), None))
+            assert isinstance(action, Divert)
+            assert action.target.endswith(f";sw-vm={int(choice)}"), action.target
+    finally:
+        store.close()
