@@ -54,6 +54,8 @@ from .runtime import AppExtension, Runtime
 log = logging.getLogger("spitwall.compose")
 
 WORKER_SYNC_INTERVAL = 0.2
+SINGLE_SYNC_INTERVAL = 1.0
+"""One process alone only needs to see changes made by the command line (``users add``)."""
 """Seconds between a worker's reads of the store's change feed (``proxy.workers`` > 1):
 a list change made over the API (worker 0) reaches the other workers' calls this fast."""
 
@@ -112,10 +114,11 @@ class Spitwall:
         self.store = Store.open(
             store_path(cfg.data_dir, cfg.reputation.store), cfg.reputation.store
         )
-        if cfg.proxy.workers > 1:
-            # every worker holds lists, users and counters in memory; the API and the
-            # challenge reports change them in worker 0 only: follow the shared file
-            self._follow = asyncio.create_task(self.store.follow(WORKER_SYNC_INTERVAL))
+        # Lists, users, tokens and counters live in memory; other processes change the file
+        # too (worker 0's API and challenge reports for the other workers; `spitwall users
+        # add` run beside a live server): follow the shared file's change feed.
+        interval = WORKER_SYNC_INTERVAL if cfg.proxy.workers > 1 else SINGLE_SYNC_INTERVAL
+        self._follow = asyncio.create_task(self.store.follow(interval))
         self.audit = open_audit_log(att, cfg.data_dir, logger=logging.getLogger("spitwall.audit"))
         await self.audit.start()
         verifier: Verifier | None = None
