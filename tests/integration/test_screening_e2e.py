@@ -21,13 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from attestation.certs.server import serve_pki
-from attestation.pki import PkiManifest, init_pki
 from attestation.sign import ShakenClaims, Signer, load_private_key
 from reputation.lists import ListKind, parse_pattern
 from reputation.store import user_list_entry
 from spitwall.compose import Spitwall
 from spitwall.config import load_config
+from tests.integration.bed import local_pki, overrides
 from tests.sipp.harness import Sipp, free_port, scenario
 
 HERE = Path(__file__).resolve().parent
@@ -108,28 +107,10 @@ def _uac(caller: str, code: int, identity: str | None) -> Path:
 
 @pytest.fixture
 async def bed(tmp_path: Path) -> AsyncIterator[Bed]:
-    x5u_port = free_port()
-    pki_dir = tmp_path / "pki"
-    init_pki(pki_dir, "SWTEST", now=time.time(), base_url=f"https://127.0.0.1:{x5u_port}")
-    manifest = PkiManifest.load(pki_dir)
-    x5u = await serve_pki(pki_dir)
+    manifest, x5u = await local_pki(tmp_path)
     uas_port = free_port()
-    cfg = load_config(
-        None,
-        {
-            "data_dir": str(tmp_path / "data"),
-            "proxy.listen": ["udp:127.0.0.1:0"],
-            "proxy.default_next_hop": f"sip:127.0.0.1:{uas_port}",
-            "proxy.timers.t1": 0.1,
-            "proxy.timers.t2": 0.4,
-            "proxy.timers.t4": 0.5,
-            "http.listen": "",
-            "attestation.trust_anchors": [manifest.trust_anchors],
-            "attestation.x5u_allow_hosts": ["127.0.0.1"],
-            "attestation.x5u_ca_file": manifest.tls_cert,
-            "attestation.on_failure.invalid_identity": "reject",
-        },
-    )
+    o = overrides(tmp_path, manifest, uas_port)
+    cfg = load_config(None, o | {"attestation.on_failure.invalid_identity": "reject"})
     sw = Spitwall(cfg)
     bound = await sw.start(http=False)
     udp = next(b for b in bound if b.transport == "udp")

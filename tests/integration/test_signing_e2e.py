@@ -28,12 +28,12 @@ from typing import Any
 import pytest
 
 from attestation.audit import AuditReader, SearchFilters
-from attestation.certs.server import serve_pki
 from attestation.passport import b64url_decode, b64url_encode
-from attestation.pki import PkiManifest, init_pki
+from attestation.pki import PkiManifest
 from attestation.sign import ShakenClaims, Signer, load_private_key
 from spitwall.compose import Spitwall
 from spitwall.config import load_config
+from tests.integration.bed import local_pki, overrides
 from tests.sipp.harness import Sipp, free_port, scenario
 
 from .test_screening_e2e import ACK_BYE
@@ -56,24 +56,12 @@ class Bed:
 
 @pytest.fixture
 async def bed(tmp_path: Path) -> AsyncIterator[Bed]:
-    pki_dir = tmp_path / "pki"
-    init_pki(pki_dir, "SWTEST", now=time.time(), base_url=f"https://127.0.0.1:{free_port()}")
-    manifest = PkiManifest.load(pki_dir)
-    x5u = await serve_pki(pki_dir)
+    manifest, x5u = await local_pki(tmp_path)
     uas_port = free_port()
     cfg = load_config(
         None,
-        {
-            "data_dir": str(tmp_path / "data"),
-            "proxy.listen": ["udp:127.0.0.1:0"],
-            "proxy.default_next_hop": f"sip:127.0.0.1:{uas_port}",
-            "proxy.timers.t1": 0.1,
-            "proxy.timers.t2": 0.4,
-            "proxy.timers.t4": 0.5,
-            "http.listen": "",
-            "attestation.trust_anchors": [manifest.trust_anchors],
-            "attestation.x5u_allow_hosts": ["127.0.0.1"],
-            "attestation.x5u_ca_file": manifest.tls_cert,
+        overrides(tmp_path, manifest, uas_port)
+        | {
             "attestation.signing_key": manifest.leaf_key,
             "attestation.signing_x5u": manifest.x5u_url,
             "attestation.signing_trunks": {
