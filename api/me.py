@@ -25,9 +25,9 @@ from .errors import ApiError, bad_request, invalid, not_found
 from .payload import (
     field_bool,
     media_type,
-    only_params,
+    page,
+    page_params,
     path_id,
-    query_int,
     read_body,
     read_json,
 )
@@ -236,12 +236,8 @@ async def calls(request: web.Request) -> web.Response:
     """Newest first; ``before`` = the ``next`` value of the previous page."""
     user = current_user(request)
     st = state(request)
-    only_params(request.query, ("limit", "before"))
-    limit = query_int(request.query, "limit", st.config.page_size, 1, 1000) or 1
-    before = query_int(request.query, "before", None, 1, 2**62)
-    rows = await st.store.calls_for_user(user.id, limit, before)
-    nxt = rows[-1].id if len(rows) == limit else None
-    return web.json_response({"calls": [r.to_json() for r in rows], "next": nxt})
+    limit, before = page_params(request.query, st.config.page_size)
+    return page("calls", await st.store.calls_for_user(user.id, limit, before), limit)
 
 
 @roles(*SUBSCRIBERS)

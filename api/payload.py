@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -142,6 +142,19 @@ def query_int(
     if not lo <= v <= hi:
         raise bad_request(f"{name}: must be from {lo} to {hi}, got {v}", field=name)
     return v
+
+
+def page_params(query: MultiMapping[str], page_size: int) -> tuple[int, int | None]:
+    """``limit`` and ``before`` (the ``next`` of the previous page) of a paged list."""
+    only_params(query, ("limit", "before"))
+    limit = query_int(query, "limit", page_size, 1, 1000) or 1
+    return limit, query_int(query, "before", None, 1, 2**62)
+
+
+def page(key: str, rows: Sequence[Any], limit: int) -> web.Response:
+    """One page, newest first, with ``next`` set when there may be more."""
+    nxt = rows[-1].id if len(rows) == limit else None
+    return web.json_response({key: [r.to_json() for r in rows], "next": nxt})
 
 
 def only_params(query: MultiMapping[str], allowed: Collection[str]) -> None:

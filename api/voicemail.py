@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .auth import SUBSCRIBERS, current_user, roles
 from .errors import not_found
-from .payload import only_params, path_id, query_int
+from .payload import page, page_params, path_id
 from .state import ApiState, state
 
 
@@ -44,12 +44,8 @@ def stored_path(st: ApiState, reported: str) -> str | None:
 async def voicemails(request: web.Request) -> web.Response:
     user = current_user(request)
     st = state(request)
-    only_params(request.query, ("limit", "before"))
-    limit = query_int(request.query, "limit", st.config.page_size, 1, 1000) or 1
-    before = query_int(request.query, "before", None, 1, 2**62)
-    rows = await st.store.voicemails_for_user(user.id, limit, before)
-    nxt = rows[-1].id if len(rows) == limit else None
-    return web.json_response({"voicemails": [v.to_json() for v in rows], "next": nxt})
+    limit, before = page_params(request.query, st.config.page_size)
+    return page("voicemails", await st.store.voicemails_for_user(user.id, limit, before), limit)
 
 
 @roles(*SUBSCRIBERS)
