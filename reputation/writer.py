@@ -160,11 +160,15 @@ class Writer:
             return
         self.commits += 1
         for task, result, error in batch:
+            if error is not None and not task.urgent:
+                log.warning("background write failed: %r", error)
+            if task.future.done():
+                # the waiter gave up (its asyncio task was cancelled: a client hung up, a
+                # shutdown); the write itself is committed, and this thread must live on
+                continue
             if error is None:
                 task.future.set_result(result)
             else:
-                if not task.urgent:
-                    log.warning("background write failed: %r", error)
                 task.future.set_exception(error)
 
     def _fail(self, tasks: list[_Task[Any]], exc: BaseException) -> None:
@@ -179,5 +183,5 @@ class Writer:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if item is not _STOP:
+            if item is not _STOP and not item.future.done():
                 item.future.set_exception(WriterClosed("the store is closed"))
