@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -188,11 +189,24 @@ def _hint(cfg: SpitwallConfig, bound: list[Any]) -> None:
     )
 
 
+def _prepare_shared_files(cfg: SpitwallConfig) -> None:
+    """Create and migrate the files every worker opens, once, before forking: workers that
+    start together must not race to migrate the store or to generate the audit key."""
+    from attestation.audit import open_audit_log
+    from reputation.store import Store, store_path
+
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    Store.open(store_path(cfg.data_dir, cfg.reputation.store), cfg.reputation.store).close()
+    open_audit_log(cfg.attestation, cfg.data_dir)
+
+
 def _run_workers(cfg: SpitwallConfig, grace: float, full: bool, cfg_path: Path | None) -> int:
     """Fork one process per worker; worker 0 also serves HTTP. Ports must be explicit."""
     for spec in cfg.proxy.listen:
         if spec.endswith(":0"):
             raise ConfigError("proxy.workers", "several workers need explicit listen ports (not 0)")
+    if full:
+        _prepare_shared_files(cfg)
     pids: list[int] = []
     for w in range(cfg.proxy.workers):
         pid = os.fork()
@@ -203,6 +217,9 @@ def _run_workers(cfg: SpitwallConfig, grace: float, full: bool, cfg_path: Path |
                 code = asyncio.run(
                     _serve(cfg, grace, worker=w, http=(w == 0), full=full, cfg_path=cfg_path)
                 )
+            except BaseException:  # os._exit skips the interpreter's report: say why here
+                traceback.print_exc()
+                sys.stderr.flush()
             finally:
                 os._exit(code)
         pids.append(pid)
