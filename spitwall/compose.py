@@ -40,7 +40,7 @@ from attestation.pki import PkiManifest, init_pki
 from attestation.sign import Signer, load_private_key, signer_from_config
 from attestation.verify import Verifier
 from challenge.config import resolve_paths
-from challenge.passtoken import PassVerifier, load_or_create_secret
+from challenge.passtoken import PassClaims, PassVerifier, load_or_create_secret
 from challenge.runner import report_token
 from proxy.pipeline import CallScreener, DivertTargets, PipelineObserver
 from proxy.server import Bound
@@ -370,4 +370,4 @@ class _PassCheck:
 
     def __call__(self, token: str, caller: str, callee: str, now: float) -> bool:
         result = self.verifier.check(token, caller or None, callee or None, now)
-        return hasattr(result, "jti")
+        return isinstance(result, PassClaims)

@@ -223,14 +223,17 @@ class StreamPool:
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
             self._pending[key] = fut
+            conn = None
             try:
                 conn = await self._open(peer)
             except (TimeoutError, OSError, ssl.SSLError) as exc:
                 log.info("connect to %s %s failed: %s", peer.transport, peer.hostport, exc)
-                conn = None
             finally:
+                # also when this opener is cancelled: the sends waiting on it must fail,
+                # not wait forever
                 self._pending.pop(key, None)
-            fut.set_result(conn)
+                if not fut.done():
+                    fut.set_result(conn)
         else:
             conn = await fut
         if conn is None or not conn.send(data):
