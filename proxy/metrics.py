@@ -27,7 +27,11 @@ class ProxyMetrics:
             registry=r,
         )
         self.transactions = Gauge(
-            "spitwall_sip_transactions", "Live transactions", ["kind"], registry=r
+            "spitwall_sip_transactions",
+            "Live transactions",
+            ["kind"],
+            registry=r,
+            multiprocess_mode="livesum",  # several workers: the sum over live ones
         )
         self.drops = Counter(
             "spitwall_sip_drops", "Messages dropped, by reason", ["reason"], registry=r
@@ -42,7 +46,11 @@ class ProxyMetrics:
             "spitwall_screening_timeouts", "Screenings that timed out (call forwarded)", registry=r
         )
         self.connections = Gauge(
-            "spitwall_sip_connections", "Open TCP/TLS connections", ["transport"], registry=r
+            "spitwall_sip_connections",
+            "Open TCP/TLS connections",
+            ["transport"],
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.connections_refused = Counter(
             "spitwall_sip_connections_refused",

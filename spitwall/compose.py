@@ -49,7 +49,7 @@ from reputation.engine import ScoringEngine
 from reputation.store import Store, store_path
 
 from .config import SpitwallConfig
-from .runtime import AppExtension, Runtime
+from .runtime import MULTIPROC_ENV, AppExtension, Runtime
 
 log = logging.getLogger("spitwall.compose")
 
@@ -82,10 +82,17 @@ class Spitwall:
     """One process's spitwall: proxy, pipeline, stores, HTTP, and the challenge UA child."""
 
     def __init__(
-        self, cfg: SpitwallConfig, *, worker: int = 0, cfg_path: Path | None = None
+        self,
+        cfg: SpitwallConfig,
+        *,
+        worker: int = 0,
+        cfg_path: Path | None = None,
+        metrics_dir: Path | None = None,
     ) -> None:
         self.cfg = cfg
         self.worker = worker
+        self.metrics_dir = metrics_dir
+        """Several workers: where their metric files are merged (``Runtime.metrics_dir``)."""
         self.cfg_path = cfg_path
         """The config file, handed to the challenge UA process so both read the same."""
         self.store: Store | None = None
@@ -153,8 +160,10 @@ class Spitwall:
             screener=self.screener,
             observer=PipelineObserver(self.screener),
             worker=self.worker,
+            metrics_dir=self.metrics_dir,
         )
-        self.runtime.extensions.append(self._api_extension(secret, self.runtime.registry))
+        # the API's stats sample what /metrics shows: every worker's counts
+        self.runtime.extensions.append(self._api_extension(secret, self.runtime.exposed_registry))
         bound = await self.runtime.start(http=http)
         if cfg.challenge.enabled and self.worker == 0:
             for problem in challenge_wiring_problems(cfg, bound, self.runtime.http_bound):
@@ -255,6 +264,8 @@ class Spitwall:
             cmd += ["--config", str(self.cfg_path)]
         cmd += ["--data-dir", str(self.cfg.data_dir)]
         env = dict(os.environ)
+        # the UA child is no proxy worker: its metrics (if any) must not join /metrics
+        env.pop(MULTIPROC_ENV, None)
         self.challenge_proc = subprocess.Popen(cmd, env=env)
         log.info("challenge UA started", extra={"pid": self.challenge_proc.pid})
 

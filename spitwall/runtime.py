@@ -5,6 +5,14 @@ the HTTP API adds its routes to the same app (``app.router.add_routes(...)`` or 
 ``sub_app``) through the ``extend`` callbacks of ``Runtime``, so there is one HTTP server
 and one event loop. ``Runtime`` wires config → ProxyServer (+ screener, observer, metrics
 registry) → HTTP, starts and stops them, and reports what listens where.
+
+Several worker processes (``proxy.workers`` > 1) are one proxy to the outside, so
+``/metrics`` (served by worker 0) must count every worker's traffic. prometheus_client's
+multiprocess mode does that: each process writes its values to memory-mapped files in
+one directory and the scrape merges them. :func:`prepare_multiprocess_metrics` empties
+the directory and switches the value class before the fork, :func:`worker_metrics_gone`
+drops a dead worker's live gauges, and a ``Runtime`` given ``metrics_dir`` serves the
+merged view (its own ``registry`` still records; in one process nothing changes).
 """
 
 from __future__ import annotations
@@ -12,11 +20,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import values as prom_values
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from proxy.metrics import ProxyMetrics
 from proxy.screen import OutcomeObserver, Screener
@@ -32,6 +44,44 @@ HEALTH_KEY: web.AppKey[HealthFn] = web.AppKey("health")
 
 AppExtension = Callable[[web.Application], None]
 """Adds routes (or sub-apps, middlewares, cleanup contexts) to the shared HTTP app."""
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METRICS_SUBDIR = "metrics"
+
+
+def multiprocess_metrics_dir(data_dir: Path) -> Path:
+    """Where the workers' metric files live: ``<data_dir>/metrics``."""
+    return Path(data_dir) / METRICS_SUBDIR
+
+
+def prepare_multiprocess_metrics(path: Path) -> Path:
+    """Before forking the workers: an empty metrics directory, named in the environment,
+    and prometheus_client's file-backed value class.
+
+    prometheus_client picks its value class when it is first imported (by then this
+    process has imported it), so the class is chosen again here; every metric a worker
+    creates after the fork then writes to ``<path>/<type>_<pid>.db``. Files of an earlier
+    run are removed: their counters would add to this run's, and their pids are gone."""
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.db"):
+        old.unlink(missing_ok=True)
+    os.environ[MULTIPROC_ENV] = str(path)
+    prom_values.ValueClass = prom_values.get_value_class()
+    return path
+
+
+def worker_metrics_gone(pid: int, path: Path) -> None:
+    """A worker exited: its live gauges (open transactions, connections) leave the sum;
+    its counters stay, since what it counted did happen."""
+    with contextlib.suppress(OSError):
+        mark_process_dead(pid, str(path))
+
+
+def merged_registry(path: Path) -> CollectorRegistry:
+    """A registry whose one collector merges every worker's metric files at each scrape."""
+    registry = CollectorRegistry(auto_describe=False)
+    MultiProcessCollector(registry, path=str(path))
+    return registry
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -82,10 +132,15 @@ class Runtime:
     observer: OutcomeObserver | None = None
     extensions: list[AppExtension] = field(default_factory=list)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    """Where this process's metrics are recorded."""
     worker: int = 0
+    metrics_dir: Path | None = None
+    """Set with several workers (:func:`prepare_multiprocess_metrics`): ``/metrics`` and
+    the API's stats then show every worker's metrics merged from this directory."""
     proxy: ProxyServer | None = None
     http_bound: tuple[str, int] | None = None
     _runner: web.AppRunner | None = None
+    _merged: CollectorRegistry | None = None
 
     async def start(self, http: bool = True) -> list[Bound]:
         metrics = ProxyMetrics(self.registry)
@@ -95,7 +150,7 @@ class Runtime:
         bound = await self.proxy.start()
         if http and self.cfg.http.listen:
             host, port = split_hostport(self.cfg.http.listen)
-            app = build_http_app(self.registry, self.health, self.extensions)
+            app = build_http_app(self.exposed_registry, self.health, self.extensions)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             site = web.TCPSite(self._runner, host, port, reuse_port=self.cfg.proxy.workers > 1)
@@ -104,6 +159,15 @@ class Runtime:
             sockets = getattr(server, "sockets", None) or []
             self.http_bound = (host, sockets[0].getsockname()[1] if sockets else port)
         return bound
+
+    @property
+    def exposed_registry(self) -> CollectorRegistry:
+        """What ``/metrics`` shows: the whole proxy (all workers), not just this process."""
+        if self.metrics_dir is None:
+            return self.registry
+        if self._merged is None:
+            self._merged = merged_registry(self.metrics_dir)
+        return self._merged
 
     def health(self) -> dict[str, object]:
         core = self.proxy.core if self.proxy is not None else None

@@ -32,7 +32,14 @@ from proxy.transport.tls import TlsSetupError
 
 from ..config import SpitwallConfig, load_config
 from ..logs import setup_logging
-from ..runtime import Runtime, install_uvloop, split_hostport
+from ..runtime import (
+    Runtime,
+    install_uvloop,
+    multiprocess_metrics_dir,
+    prepare_multiprocess_metrics,
+    split_hostport,
+    worker_metrics_gone,
+)
 from ..settings import ConfigError
 
 log = logging.getLogger("spitwall.serve")
@@ -121,13 +128,19 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(cfg, args.grace, worker=0, http=True, full=full, cfg_path=cfg_path))
 
 
-def _build(cfg: SpitwallConfig, worker: int, full: bool, cfg_path: Path | None) -> Any:
+def _build(
+    cfg: SpitwallConfig,
+    worker: int,
+    full: bool,
+    cfg_path: Path | None,
+    metrics_dir: Path | None = None,
+) -> Any:
     """The whole composition (spitwall.compose) or, with --proxy-only, the bare proxy."""
     if full:
         from ..compose import Spitwall
 
-        return Spitwall(cfg, worker=worker, cfg_path=cfg_path)
-    return Runtime(cfg, worker=worker)
+        return Spitwall(cfg, worker=worker, cfg_path=cfg_path, metrics_dir=metrics_dir)
+    return Runtime(cfg, worker=worker, metrics_dir=metrics_dir)
 
 
 async def _serve(
@@ -137,8 +150,9 @@ async def _serve(
     http: bool,
     full: bool = False,
     cfg_path: Path | None = None,
+    metrics_dir: Path | None = None,
 ) -> int:
-    rt = _build(cfg, worker, full, cfg_path)
+    rt = _build(cfg, worker, full, cfg_path, metrics_dir)
     try:
         bound = await rt.start(http=http)
     except TlsSetupError as exc:
@@ -207,6 +221,8 @@ def _run_workers(cfg: SpitwallConfig, grace: float, full: bool, cfg_path: Path |
             raise ConfigError("proxy.workers", "several workers need explicit listen ports (not 0)")
     if full:
         _prepare_shared_files(cfg)
+    # /metrics (worker 0) must count every worker: metric values go to shared files
+    metrics = prepare_multiprocess_metrics(multiprocess_metrics_dir(cfg.data_dir))
     pids: list[int] = []
     for w in range(cfg.proxy.workers):
         pid = os.fork()
@@ -215,7 +231,15 @@ def _run_workers(cfg: SpitwallConfig, grace: float, full: bool, cfg_path: Path |
             try:
                 install_uvloop()
                 code = asyncio.run(
-                    _serve(cfg, grace, worker=w, http=(w == 0), full=full, cfg_path=cfg_path)
+                    _serve(
+                        cfg,
+                        grace,
+                        worker=w,
+                        http=(w == 0),
+                        full=full,
+                        cfg_path=cfg_path,
+                        metrics_dir=metrics,
+                    )
                 )
             except BaseException:  # os._exit skips the interpreter's report: say why here
                 traceback.print_exc()
@@ -239,5 +263,6 @@ def _run_workers(cfg: SpitwallConfig, grace: float, full: bool, cfg_path: Path |
                 break
             except InterruptedError:
                 continue
+        worker_metrics_gone(p, metrics)
         worst = max(worst, os.waitstatus_to_exitcode(status) if status else 0)
     return worst
