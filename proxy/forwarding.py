@@ -5,7 +5,8 @@
   Request-URI itself; ``_route_initial`` for a Request-URI the screener diverted;
 - ``_forward`` (§16.6): the copy that goes downstream (Max-Forwards, Record-Route, our Via
   with a branch computed from the request's identity, the screener's extra headers and
-  verstat) and its client transaction, plus Timer C for INVITEs (§16.6 item 11);
+  verstat; ``X-Spitwall-Pass`` and the fields the action names dropped) and its client
+  transaction, plus Timer C for INVITEs (§16.6 item 11);
 - ``_send_cancel`` (§16.10, §9.1): the CANCEL of a forwarded INVITE, in its own client
   transaction, with a 64*T1 wait for the final response after it;
 """
@@ -17,12 +18,15 @@ from .context import CallContext
 from .engine import CoreEngine
 from .routing import NextHop, NoRoute
 from .rules import branch_id, forward_headers, hop_from_uri, record_route_uri
-from .screen import Divert, Forward
+from .screen import PASS_HEADER, Divert, Forward
 from .sip import Request, SipUri, TelUri
 from .transaction import Admission, InviteClient, NonInviteClient, client_key
 from .transaction.machine import Transaction
 from .transport.base import Peer
 
+_ALWAYS_REMOVED = (PASS_HEADER,)
+"""Never forwarded: the challenge UA's pass token is for the screener only (it is in
+``InviteFacts.pass_token``); a callee must not see it."""
 DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
 
 
@@ -85,8 +89,13 @@ class Forwarding(CoreEngine):
                 != (local.transport, local.host, local.rr_port)
             ):
                 rrs.append(record_route_uri(inl))
-        extra = action.headers if action is not None else ()
-        headers = forward_headers(req, via=via, stamped_top_via=None, record_route=rrs, extra=extra)
+        if action is not None:
+            extra, remove = action.headers, (PASS_HEADER, *action.remove_headers)
+        else:
+            extra, remove = (), _ALWAYS_REMOVED
+        headers = forward_headers(
+            req, via=via, stamped_top_via=None, record_route=rrs, extra=extra, remove=remove
+        )
         if isinstance(action, Forward) and action.verstat:
             headers = tag_verstat(headers, action.verstat)
         fwd = Request(req.method, req.uri, headers, req.body)

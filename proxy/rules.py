@@ -171,9 +171,13 @@ def forward_headers(
     stamped_top_via: str | None,
     record_route: Iterable[str] = (),
     extra: Iterable[tuple[str, str]] = (),
+    remove: Iterable[str] = (),
 ) -> Headers:
-    """§16.6 items 3, 4 and 8 on the header block: Max-Forwards, Record-Route, Via."""
+    """§16.6 items 3, 4 and 8 on the header block: Max-Forwards, Record-Route, Via;
+    the fields named in ``remove`` dropped, then ``extra`` appended."""
     h = req.headers
+    for name in remove:
+        h = h.remove(name)
     if stamped_top_via is not None:
         h = h.replace_first_value("via", stamped_top_via)
     mf = req.max_forwards

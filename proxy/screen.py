@@ -9,7 +9,8 @@ is carried out by the core:
 
 - ``Forward``: the INVITE goes to its next hop, optionally with ``verstat`` added as a URI
   parameter of the P-Asserted-Identity (or, without PAI, the From) URI, and extra headers
-  (``X-Spitwall-Score``, ``Reason`` …) appended.
+  (``X-Spitwall-Score``, ``Reason`` …) appended and the header fields named in
+  ``remove_headers`` dropped.
 - ``Divert``: the Request-URI is replaced by ``target`` with the documented URI parameters
   of the challenge UA's contract (``challenge/__init__.py``): ``sw-callee`` (the original
   callee; the original Request-URI, %-escaped, unless the screener already put the E.164
@@ -19,6 +20,10 @@ is carried out by the core:
   caller cannot forge a diversion.
 - ``Reject``: the caller gets ``code`` with ``reason`` and the extra headers (``Reason``,
   ``Call-Info`` …); nothing is forwarded.
+
+Whatever the action, an INVITE the proxy forwards or diverts never carries
+``X-Spitwall-Pass`` (``PASS_HEADER``): the screener reads the token from ``InviteFacts``,
+and the callee (or the challenge UA) must never see it.
 
 On timeout or on an exception in the screener the call is forwarded unscreened; both are
 counted (``spitwall_screening_timeouts``) and logged. ``OutcomeObserver`` receives what
@@ -120,6 +125,10 @@ class Forward:
     decision_id: str | None = None
     note: str = ""
     """Why (for the log)."""
+    remove_headers: tuple[str, ...] = ()
+    """Names of header fields to drop from the forwarded INVITE (every field of each name,
+    compact forms understood), before ``headers`` are appended. ``X-Spitwall-Pass`` is
+    always dropped, named here or not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +140,8 @@ class Divert:
     decision_id: str = ""
     headers: tuple[tuple[str, str], ...] = ()
     note: str = ""
+    remove_headers: tuple[str, ...] = ()
+    """As ``Forward.remove_headers`` (``X-Spitwall-Pass`` is always dropped)."""
 
 
 @dataclass(frozen=True, slots=True)
