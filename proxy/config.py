@@ -169,17 +169,34 @@ class RateLimitConfig:
 
 @dataclass(frozen=True, slots=True)
 class TrunkConfig:
-    """A peer that carries many callers' calls (``[proxy.trunks.NAME]``): a carrier
-    interconnect / SBC, or a customer PBX. Calls from its ``sources`` get
-    ``CallFacts.trunk = NAME``; the scoring engine then does not count them under their
-    source address (``reputation.patterns.count_trunk_ips``), because one address carrying
-    everybody's calls is not one caller. The rate limiter never sheds a trunk's sources."""
+    """A peer that carries calls from a known place (``[proxy.trunks.NAME]``): a carrier
+    interconnect / SBC, or a customer's PBX. Calls from its ``sources`` get
+    ``CallFacts.trunk = NAME`` (the call records and ``spitwall replay`` reports name it).
+
+    ``kind`` says what one source address of the trunk means, and so how it is treated:
+
+    - ``carrier``: an interconnect carrying many unrelated callers. Its address is nobody's
+      identity: never rate-limited (``proxy.ratelimit``), and the scoring engine does not
+      count its calls under the source address (``reputation.patterns.count_trunk_ips``).
+    - ``pbx``: one customer's PBX. Its addresses are one customer: flood protection applies
+      to the trunk as a whole (all its sources share one budget of ``max_requests`` per
+      ``proxy.rate_limit.window``), so a hijacked PBX cannot flood the proxy. This is
+      :func:`proxy.ratelimit.limiter_for`; a limiter built from ``rate_limit`` alone with
+      :meth:`ProxyConfig.trunk_sources` in its allow-list exempts every trunk.
+
+    What the kind does *not* change today: scoring treats both kinds alike (no source-IP
+    key for any trunk call: ``reputation.engine`` sees only ``CallFacts.trunk``), and the
+    kind is not a column of the call records."""
 
     sources: tuple[str, ...] = ()
     """Source addresses as CIDRs (``"198.51.100.0/24"``; a bare address is one host). The
     most specific prefix over all trunks wins; one prefix may not belong to two trunks."""
     kind: Literal["carrier", "pbx"] = "carrier"
-    """``carrier``: an upstream interconnect; ``pbx``: a customer's PBX (for logs/records)."""
+    """``carrier``: an interconnect of many callers, never rate-limited; ``pbx``: one
+    customer's PBX, rate-limited as one source per trunk (see the class docstring)."""
+    max_requests: int | None = None
+    """``pbx`` only: requests the whole trunk may send per ``proxy.rate_limit.window``
+    (default ``proxy.rate_limit.max_requests``); a busy call-centre PBX gets more here."""
 
     def __post_init__(self) -> None:
         for i, cidr in enumerate(self.sources):
@@ -187,6 +204,18 @@ class TrunkConfig:
                 ipaddress.ip_network(cidr.strip())
             except ValueError as exc:
                 raise ValueError(f"sources[{i}]: {cidr!r} is not a CIDR ({exc})") from None
+        if self.max_requests is not None:
+            if self.kind != "pbx":
+                raise _Invalid(
+                    "max_requests", "only a pbx trunk is rate-limited (a carrier never is)"
+                )
+            if self.max_requests <= 0:
+                raise _Invalid("max_requests", "must be positive")
+
+    @property
+    def rate_limited(self) -> bool:
+        """Whether flood protection applies to this trunk (``pbx``) or never (``carrier``)."""
+        return self.kind == "pbx"
 
 
 @dataclass(frozen=True, slots=True)

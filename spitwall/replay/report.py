@@ -22,8 +22,20 @@ from .capture import CaptureStats
 from .session import CallReport, ReplayResult
 from .streams import ExtractStats
 
-ACTIONS = ("forward", "forward_tagged", "forward_monitor", "challenge", "voicemail", "reject")
-STOPPED = ("challenge", "voicemail", "reject")
+ACTIONS = (
+    "forward",
+    "forward_tagged",
+    "forward_monitor",
+    "challenge",
+    "voicemail",
+    "reject",
+    "shed",
+    "signed",
+    "forward_unsigned",
+)
+"""``shed``: dropped (or 503) by the rate limiter, never screened; ``signed`` /
+``forward_unsigned``: outbound calls from an STI-AS signing trunk, never scored."""
+STOPPED = ("challenge", "voicemail", "reject", "shed")
 LONG_CALL = 60.0
 
 
@@ -38,12 +50,16 @@ class Summary:
     decisions: Counter[str] = field(default_factory=Counter)
     attest: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
+    trunks: Counter[str] = field(default_factory=Counter)
+    """Calls per ``[proxy.trunks]`` entry, as ``NAME (kind)``; ``-`` for no trunk."""
     outcome_by_action: dict[str, Counter[str]] = field(default_factory=dict)
     stopped_but_talked: int = 0
     """Calls spitwall would have diverted or rejected that were answered and lasted at
     least a minute in the capture: the ones to look at first."""
     identity_failures: Counter[str] = field(default_factory=Counter)
     problems: int = 0
+    shed_requests: int = 0
+    unchecked_passes: int = 0
     latency_p50_ms: float = 0.0
     latency_p99_ms: float = 0.0
     complete: bool = True
@@ -64,10 +80,13 @@ class Summary:
             "decisions": dict(self.decisions),
             "attestation": dict(self.attest),
             "top_reasons": dict(self.reasons.most_common(10)),
+            "trunks": dict(self.trunks),
             "identity_failures": dict(self.identity_failures),
             "outcome_by_action": {k: dict(v) for k, v in self.outcome_by_action.items()},
             "stopped_but_talked": self.stopped_but_talked,
             "problems": self.problems,
+            "shed_requests": self.shed_requests,
+            "unchecked_passes": self.unchecked_passes,
             "complete": self.complete,
             "latency_ms": {
                 "p50": round(self.latency_p50_ms, 3),
@@ -92,6 +111,7 @@ def summarize(
         s.actions[c.action] += 1
         s.decisions[c.decision] += 1
         s.attest[_attest_label(c)] += 1
+        s.trunks[_trunk_label(c) or "-"] += 1
         if c.identity_reason and c.verstat == "TN-Validation-Failed":
             s.identity_failures[c.identity_reason] += 1
         for r in c.reasons[:3]:
@@ -101,13 +121,24 @@ def summarize(
         if c.decision in STOPPED and c.duration is not None and c.duration >= LONG_CALL:
             s.stopped_but_talked += 1
     s.problems = len(result.problems)
+    s.shed_requests, s.unchecked_passes = result.shed_requests, result.unchecked_passes
     s.complete = not result.problems
-    lat = [c.latency_ms for c in result.calls]
+    lat = [c.latency_ms for c in result.calls if c.screened]
     s.latency_p50_ms, s.latency_p99_ms = _pct(lat, 0.5), _pct(lat, 0.99)
     return s
 
 
+def _trunk_label(c: CallReport) -> str:
+    return f"{c.trunk} ({c.trunk_kind})" if c.trunk else ""
+
+
 def _attest_label(c: CallReport) -> str:
+    if c.action == "signed":
+        return f"signs {c.attest}"
+    if c.decision == "outbound":
+        return "out unsigned"
+    if not c.screened:
+        return "not read"
     if c.attest and c.verstat == "TN-Validation-Passed":
         return f"verified {c.attest}"
     if c.verstat == "TN-Validation-Failed":
@@ -147,6 +178,8 @@ def write_text(out: TextIO, result: ReplayResult, summary: Summary, reasons: int
         why = ", ".join(f"{r['signal']} {r['weight']:+.1f}" for r in c.reasons[:reasons]) or "-"
         if c.identity_reason and c.verstat == "TN-Validation-Failed":
             why = f"[{c.identity_reason}] " + why
+        if c.trunk:
+            why = f"via {_trunk_label(c)}: " + why
         score = "-" if c.score is None else f"{c.score:5.1f}"
         action = c.action + (f" {c.code}" if c.code else "")
         if c.decision != c.action and c.action.startswith("forward"):
@@ -187,6 +220,12 @@ def write_text(out: TextIO, result: ReplayResult, summary: Summary, reasons: int
                 "    (x5u fetching is off in replay: give the chains with --cert-dir,"
                 " or allow fetching with --fetch-x5u)\n"
             )
+    if set(summary.trunks) - {"-"}:
+        w(
+            "  trunks: "
+            + ", ".join(f"{k} {v}" for k, v in summary.trunks.most_common() if k != "-")
+            + f"; no trunk {summary.trunks.get('-', 0)}\n"
+        )
     if summary.reasons:
         w(
             "  top reasons: "
@@ -208,6 +247,17 @@ def write_text(out: TextIO, result: ReplayResult, summary: Summary, reasons: int
             f"  ignored: {x.non_sip_datagrams} non-SIP datagram(s), {x.non_sip_flows} non-SIP"
             f" TCP flow(s) (SIP over TLS cannot be read from a capture),"
             f" {summary.capture.other} packet(s) that are not UDP/TCP over IP\n"
+        )
+    if result.shed_requests:
+        w(
+            f"  {result.shed_requests} request(s) over proxy.rate_limit would have been shed"
+            " (calls among them are listed as shed, never screened)\n"
+        )
+    if result.unchecked_passes:
+        w(
+            f"  {result.unchecked_passes} INVITE(s) carried a challenge pass token that could"
+            " not be checked (no challenge secret file): screened like other calls here,"
+            " let through by the proxy if valid\n"
         )
     if result.retransmissions or result.orphans:
         w(
