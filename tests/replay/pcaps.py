@@ -33,6 +33,8 @@ class Call:
     dport: int = 5060
     transport: str = "UDP"
     identity: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra header fields of the INVITE (``X-Spitwall-Pass`` …)."""
     call_id: str = field(default_factory=lambda: f"call-{next(_n)}@test")
     from_tag: str = field(default_factory=lambda: f"ft{next(_n)}")
     to_tag: str = field(default_factory=lambda: f"tt{next(_n)}")
@@ -56,6 +58,7 @@ class Call:
         lines += ["Max-Forwards: 70", f"Contact: <sip:{self.caller}@{_hp(self.src, self.sport)}>"]
         if self.identity:
             lines.append(f"Identity: {self.identity}")
+        lines += [f"{name}: {value}" for name, value in self.headers]
         body = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
         body += "m=audio 4000 RTP/AVP 0\r\n"
         lines += ["Content-Type: application/sdp", f"Content-Length: {len(body)}", "", ""]
