@@ -3,7 +3,11 @@
 Reads SIP over UDP and TCP (reassembled) from a pcap or pcapng file, screens every new
 INVITE with the configured verification, scoring and policy (the clock is the packet
 time), learns from the responses, CANCELs and BYEs that follow, and prints a report per
-call plus a summary. Nothing is written to the deployment's data. x5u certificates are not
+call plus a summary. The config's live-path parts apply as in the proxy: each INVITE's
+trunk from ``[proxy.trunks]`` (named in the report with its kind), the rate limiter
+(``shed`` calls are never screened), STI-AS signing trunks (outbound calls ``signed``, not
+scored), monitor mode, and challenge pass tokens when the secret file exists (see
+``spitwall.replay.wiring``). Nothing is written to the deployment's data. x5u certificates are not
 fetched unless ``--fetch-x5u``: give local copies with ``--cert-dir``.
 
 Exit codes: 0 the whole capture was read; 1 the report covers only what could be read
