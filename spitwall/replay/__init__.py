@@ -15,7 +15,11 @@ Public API::
 Modules: ``capture`` (pcap/pcapng records → UDP/TCP payloads, problems by packet),
 ``streams`` (TCP reassembly and SIP framing), ``offline`` (certificates without the
 network), ``session`` (the production CallScreener driven by captured messages),
-``report`` (text and JSON lines).
+``wiring`` (the live path's config-driven parts: trunk table, rate limiter, signing
+trunks, pass tokens — and what is not modelled), ``report`` (text and JSON lines).
+Each call's report names its ``[proxy.trunks]`` entry and kind (``trunk``,
+``trunk_kind``); actions beyond the policy's: ``shed`` (rate limiter, not screened),
+``signed`` / ``forward_unsigned`` (outbound from a signing trunk, not scored).
 """
 
 from __future__ import annotations

@@ -288,7 +288,9 @@ class ReplaySession:
             self.result.calls.remove(known)
         self._points.add(item.dst)
         peer = Peer(item.transport, item.src, item.sport)
-        req = req.with_uri(strip_divert_params(req.uri))
+        clean = strip_divert_params(req.uri)  # as the core does before screening
+        if clean is not req.uri:
+            req = req.with_uri(clean)
         facts = invite_facts(req, peer, item.time, self.trunks)
         report = self._shed_report(item, facts) if shed else await self._screen(item, facts)
         if report is None:
