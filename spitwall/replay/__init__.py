@@ -27,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from attestation.verify import CertificateSource
+from proxy.sip import Limits
 
 from ..config import SpitwallConfig
 from .capture import CaptureStats, Problem, Segment, read_capture
@@ -37,11 +38,12 @@ from .streams import ExtractStats, SipExtractor, SipItem
 
 
 def read_sip(
-    path: str | Path,
+    path: str | Path, limits: Limits | None = None
 ) -> tuple[list[SipItem], list[Problem], CaptureStats, ExtractStats]:
-    """All SIP messages of a capture in packet-time order, and what could not be read."""
+    """All SIP messages of a capture in packet-time order, and what could not be read
+    (``limits``: the proxy's message limits, default its defaults)."""
     stats = CaptureStats()
-    extractor = SipExtractor()
+    extractor = SipExtractor() if limits is None else SipExtractor(limits)
     items: list[SipItem] = []
     problems: list[Problem] = []
 
@@ -68,7 +70,9 @@ async def replay_capture(
     seed_store: Path | None = None,
 ) -> tuple[ReplayResult, Summary]:
     """Read ``path`` and screen every call in it; see the module docstring."""
-    items, problems, cstats, xstats = read_sip(path)
+    lim = cfg.proxy.limits
+    limits = Limits(lim.max_message_size, lim.max_headers, lim.max_header_length)
+    items, problems, cstats, xstats = read_sip(path, limits)
     async with ReplaySession(cfg, certs, seed_store=seed_store) as session:
         result = await session.run(items)
     result.problems[:0] = problems

@@ -38,6 +38,8 @@ _HOLD = 32
 _MOD = 1 << 32
 _HALF = 1 << 31
 LIMITS = Limits(max_message_size=65535)
+"""The proxy's defaults; ``replay_capture`` passes the configured ``proxy.limits``, so a
+message the proxy would refuse (400/513) is named as a problem, not screened."""
 
 
 def looks_like_sip(data: bytes) -> bool:
@@ -101,7 +103,8 @@ class ExtractStats:
 class SipExtractor:
     """Feed :class:`Segment` values in capture order; get :class:`SipItem` and problems."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits = LIMITS) -> None:
+        self.limits = limits
         self.flows: dict[tuple[str, int, str, int], _Flow] = {}
         self.stats = ExtractStats()
 
@@ -120,7 +123,7 @@ class SipExtractor:
             self.stats.non_sip_datagrams += 1
             return []
         try:
-            msg = parse_message(data, LIMITS)
+            msg = parse_message(data, self.limits)
         except SipParseError as exc:
             why = "truncated_packet" if seg.truncated else "sip_parse_error"
             extra = " (the capture holds only part of this packet)" if seg.truncated else ""
@@ -137,7 +140,7 @@ class SipExtractor:
         if flow is None or (seg.syn and flow.base is not None and flow.bytes_in):
             if flow is not None:  # a new connection on the same 4-tuple
                 out += self._close(flow)
-            flow = self.flows[key] = _Flow(key)
+            flow = self.flows[key] = _Flow(key, framer=StreamFramer(self.limits))
             self.stats.tcp_flows += 1
         if seg.truncated:
             out.append(
@@ -229,7 +232,7 @@ class SipExtractor:
         s, sp, d, dp = flow.key
         for raw in raws:
             try:
-                msg = parse_message(raw, LIMITS)
+                msg = parse_message(raw, self.limits)
             except SipParseError as exc:
                 out.append(
                     Problem(

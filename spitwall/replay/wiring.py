@@ -18,6 +18,8 @@ teaches the subscriber's callee             ``signing_key`` an ephemeral key sta
 challenge pass tokens (``X-Spitwall-Pass``)  checked with the configured secret file when
                                             it exists (read only, never created)
 ``sw-*`` Request-URI parameters stripped    the same ``strip_divert_params``
+``proxy.limits`` (message size, headers,    the same limits when reading the capture: a
+line length): 400/513, not screened         message over them is a problem, not a call
 monitor mode, per-user settings, lists      the engine and policy from config and the
                                             (copied) store, unchanged
 =========================================  ==============================================

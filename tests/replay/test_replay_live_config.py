@@ -262,3 +262,16 @@ def test_forwarded_copies_do_not_count_against_the_proxy(tmp_path: Path) -> None
     result, summary = asyncio.run(replay_capture(path, cfg, OfflineCertificates([])))
     assert summary.shed_requests == 0 and len(result.calls) == 12
     assert result.retransmissions == 12
+
+
+async def test_configured_message_limits_apply(tmp_path: Path) -> None:
+    """An INVITE over ``proxy.limits`` is refused by the proxy (400), never screened."""
+    extra = tuple((f"X-Pad-{i}", "x") for i in range(30))
+    big = Call(caller="+12155550100", callee="+16095550111", headers=extra)
+    path = write_pcap(tmp_path / "big.pcap", [from_caller(big, big.invite(), T0)])
+    result, summary = await replay_capture(path, load_config(None), OfflineCertificates([]))
+    assert len(result.calls) == 1
+    cfg = load_config(None, {"proxy.limits.max_headers": 20})
+    result, summary = await replay_capture(path, cfg, OfflineCertificates([]))
+    assert result.calls == [] and not summary.complete
+    assert [p.reason for p in result.problems] == ["sip_parse_error"]
