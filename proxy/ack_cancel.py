@@ -103,7 +103,7 @@ class AckAndCancel(Forwarding):
         if local is None:
             self.metrics.drop("no_transport")
             return
-        branch = branch_id(received, received.vias[0])
+        branch = branch_id(received, received.top_via)
         via = f"SIP/2.0/{local.transport.upper()} {local.hostport()};branch={branch}"
         fwd = Request(
             req.method, req.uri, forward_headers(req, via=via, stamped_top_via=None), req.body

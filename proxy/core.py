@@ -138,15 +138,16 @@ class ProxyCore(RequestHandling, ResponseHandling):
         kind = type(action).__name__.lower()
         self.metrics.screening_outcome(kind)
         ctx.decision_id = getattr(action, "decision_id", None) or None
-        log.info(
-            "screened",
-            extra={
-                "call_id": ctx.request.call_id,
-                "action": kind,
-                "latency_ms": round(latency * 1000, 2),
-                "note": getattr(action, "note", ""),
-            },
-        )
+        if log.isEnabledFor(logging.INFO):  # the extra dict costs even when not logged
+            log.info(
+                "screened",
+                extra={
+                    "call_id": ctx.request.call_id,
+                    "action": kind,
+                    "latency_ms": round(latency * 1000, 2),
+                    "note": getattr(action, "note", ""),
+                },
+            )
         if isinstance(action, Reject):
             self._local_final(ctx, action.code, action.reason, now, action.headers)
             return

@@ -125,7 +125,7 @@ class CoreEngine:
                 if tx is ctx.client:
                     r = resp if resp is not None else parse_message(a.data, self.limits)
                     assert isinstance(r, Response)
-                    self._branch_response(ctx, a.status, r, now)
+                    self._branch_response(ctx, a.status, r, now, a.data)
             elif isinstance(a, NeedAck):
                 if ctx.fwd is not None and isinstance(tx, InviteClient) and resp is not None:
                     ack = build_ack(ctx.fwd, resp).to_bytes()
@@ -141,7 +141,9 @@ class CoreEngine:
                 if tx is ctx.client:
                     self._by_branch.pop(ctx.branch, None)
 
-    def _branch_response(self, ctx: CallContext, status: int, resp: Response, now: float) -> None:
+    def _branch_response(
+        self, ctx: CallContext, status: int, resp: Response, now: float, data: bytes
+    ) -> None:
         """A response passed the client transaction (§16.7): ``proxy.responses``."""
         raise NotImplementedError
 

@@ -74,7 +74,7 @@ class Forwarding(CoreEngine):
         if local is None:
             self._local_final(ctx, 503, f"No {hop.transport.upper()} Transport", now)
             return
-        branch = branch_id(ctx.received, ctx.received.vias[0])
+        branch = branch_id(ctx.received, ctx.received.top_via)
         via = f"SIP/2.0/{local.transport.upper()} {local.hostport()};branch={branch}"
         rrs: list[str] = []
         if self.cfg.record_route and ctx.initial and req.method in DIALOG_CREATING:

@@ -36,8 +36,8 @@ class RequestHandling(AckAndCancel):
     def _request(self, req: Request, peer: Peer, now: float) -> None:
         m = req.method
         self.metrics.request(m)
-        vias = req.vias
-        top = vias[0]
+        top = req.top_via  # parsed (and cached) by the parser's checks
+        assert top is not None  # the parser refuses a request without Via
         stamped = top.with_received_rport(peer.host, peer.port)
         if stamped is not top:
             req_st = req.with_headers(req.headers.replace_first_value("via", str(stamped)))
@@ -68,7 +68,7 @@ class RequestHandling(AckAndCancel):
             else:
                 self._reply(req_st, key, peer, upstream, 483, "Too Many Hops", now)
             return
-        if is_loop(req, vias, self.local):
+        if self._several_vias(req) and is_loop(req, req.vias, self.local):
             self.metrics.drop("loop")
             self._reply(req_st, key, peer, upstream, 482, "Loop Detected", now)
             return
@@ -155,3 +155,10 @@ class RequestHandling(AckAndCancel):
             if outcome is not None:
                 self._observe(outcome)
         self._forward(ctx, now)
+
+    @staticmethod
+    def _several_vias(req: Request) -> bool:
+        """More than one Via element (only then can one of them be ours: §16.3 item 4),
+        decided without parsing them: one field without a comma is one element."""
+        lines = req.headers.get_all("via")
+        return len(lines) > 1 or "," in lines[0]

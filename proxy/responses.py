@@ -16,7 +16,7 @@ from .context import CallContext
 from .dialogs import Answered
 from .effects import Send
 from .forwarding import Forwarding
-from .rules import via_target
+from .rules import via_target, without_top_via
 from .sip import Response, Via
 from .transaction import client_key
 
@@ -52,7 +52,9 @@ class ResponseHandling(Forwarding):
         self.metrics.response(resp.status, "relayed")
         self._out.append(Send(up.to_bytes(), target))
 
-    def _branch_response(self, ctx: CallContext, status: int, resp: Response, now: float) -> None:
+    def _branch_response(
+        self, ctx: CallContext, status: int, resp: Response, now: float, data: bytes
+    ) -> None:
         if ctx.invite:
             if status < 200:
                 ctx.provisional = True
@@ -71,10 +73,13 @@ class ResponseHandling(Forwarding):
             return  # a final response already went upstream (408 after Timer C, 487 …)
         if status < 200 and ctx.final_sent:
             return
-        up = resp.with_headers(resp.headers.remove_first_value("via"))
-        if up.headers.get("via") is None:
-            self.metrics.drop("response_for_us")
-            return
+        out = without_top_via(resp, data)
+        if out is None:
+            up = resp.with_headers(resp.headers.remove_first_value("via"))
+            if up.headers.get("via") is None:
+                self.metrics.drop("response_for_us")
+                return
+            out = up.to_bytes()
         if status >= 200:
             first = not ctx.final_sent
             ctx.final_sent, ctx.final_code = True, status
@@ -93,4 +98,4 @@ class ResponseHandling(Forwarding):
                     )
                 self._finished(ctx)
         self.metrics.response(status, "relayed")
-        self._run(ctx, ctx.server, ctx.server.send_response(status, up.to_bytes(), now), now)  # type: ignore[attr-defined]
+        self._run(ctx, ctx.server, ctx.server.send_response(status, out, now), now)  # type: ignore[attr-defined]

@@ -73,8 +73,9 @@ class Locality:
         return best
 
 
-def branch_id(req: Request, top_via: Via) -> str:
+def branch_id(req: Request, top_via: Via | None) -> str:
     """§16.6 item 8: a branch derived from what identifies the request (§16.3 item 4)."""
+    assert top_via is not None  # every parsed request has one
     to_tag = req.to.tag or ""
     from_tag = req.from_.tag or ""
     h = req.headers
@@ -213,6 +214,47 @@ def via_target(resp: Response) -> Peer | None:
     host = via.received or via.host_bare
     port = via.rport or via.port or _DEFAULT_PORT[t]
     return Peer(t, host, port)  # type: ignore[arg-type]
+
+
+_VIA_NAMES = (b"via", b"v")
+
+
+def without_top_via(resp: Response, data: bytes) -> bytes | None:
+    """§16.7 item 3 on the bytes: ``data`` (the datagram ``resp`` was parsed from) minus
+    its first Via line, every other byte as received — or ``None`` when that shortcut
+    does not apply and the caller must edit ``resp.headers`` and re-serialise.
+
+    Why: a relayed response is the commonest message a proxy sends (180, 200, the BYE's
+    200), and re-serialising its whole header block to drop one line costs more than the
+    rest of its handling here. The shortcut applies to the common shape only: two or more
+    Via fields, the first holding one element on an unfolded line, one Content-Length
+    equal to the body, CRLF line ends, nothing after the body, and a status line exactly
+    as ``Response.to_bytes`` writes it. Anything else takes the general path."""
+    h = resp.headers
+    vias = h.get_all("via")
+    if len(vias) < 2 or not vias[0] or "," in vias[0]:
+        return None
+    body = resp.body
+    cl = h.get_all("content-length")
+    if len(cl) != 1 or cl[0] != str(len(body)):
+        return None
+    end = data.find(b"\r\n\r\n")
+    if end < 0 or end + 4 + len(body) != len(data):
+        return None
+    pos = data.find(b"\r\n") + 2
+    status_line = f"{resp.version} {resp.status} {resp.reason}\r\n"
+    if data[:pos] != status_line.encode("utf-8", "surrogateescape"):
+        return None
+    while pos < end:
+        eol = data.find(b"\r\n", pos)
+        if data[pos] in b" \t":
+            return None  # a folded field: leave it to the message model
+        if data[pos:eol].partition(b":")[0].strip().lower() in _VIA_NAMES:
+            if data[eol + 2] in b" \t":
+                return None
+            return data[:pos] + data[eol + 2 :]
+        pos = eol + 2
+    return None
 
 
 def hop_from_uri(uri: SipUri, name: str = "route") -> NextHop:
