@@ -13,7 +13,7 @@ rate limiter before parsing (shed = drop    :func:`proxy.ratelimit.limiter_for` 
 or 503, never screened)                     captured request, in packet time
 signing trunks: an INVITE without Identity  :class:`RecordingSigning` (the production
 from one is outbound: signed, not scored,   ``OutboundSigning``; with ``dev_pki`` and no
-teaches the subscriber's callee             ``signing_key`` an ephemeral key stands in for
+its callee becomes known to the caller      ``signing_key`` an ephemeral key stands in for
                                             the dev PKI's: the same decision, no files)
 challenge pass tokens (``X-Spitwall-Pass``)  checked with the configured secret file when
                                             it exists (read only, never created)
@@ -26,12 +26,14 @@ monitor mode, per-user settings, lists      the engine and policy from config an
 
 Not modelled: routing (a call with no route is answered 404 by the proxy before screening;
 replay screens it), overload shedding (``max_transactions``, event-loop lag), screening
-timeouts, passes remembered from the challenge UA's HTTP reports.
+timeouts, what the challenge UA reports (pass/fail, remembered passes, voicemail) for a
+call it would have taken. One known gap the other way: the running server builds its rate
+limiter without the trunks' kinds (every trunk exempt) until ``proxy/server.py`` uses
+``limiter_for``, so a flooding ``pbx`` trunk is shed here and not yet there.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -46,8 +48,6 @@ from proxy.signing import NotSigned, OutboundSigning, Signed, compile_trunks
 
 from ..config import SpitwallConfig
 from ..settings import ConfigError
-
-log = logging.getLogger("spitwall.replay")
 
 DEV_X5U = "https://replay.invalid/dev-pki/sp.pem"
 """x5u of the stand-in signer for ``dev_pki`` (the Identity never leaves the replay)."""
