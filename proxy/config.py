@@ -181,10 +181,8 @@ class TrunkConfig:
     - ``pbx``: one customer's PBX. Its addresses are one customer: flood protection applies
       to the trunk as a whole (all its sources share one budget of ``max_requests`` per
       ``proxy.rate_limit.window``), so a hijacked PBX cannot flood the proxy. This is
-      :func:`proxy.ratelimit.limiter_for` (``spitwall replay`` uses it). The running
-      server (``proxy/server.py``) still builds its limiter from ``rate_limit`` with
-      :meth:`ProxyConfig.trunk_sources` in the allow-list, which exempts both kinds,
-      until it switches to ``limiter_for``.
+      :func:`proxy.ratelimit.limiter_for`, which the running server and ``spitwall
+      replay`` both use.
 
     What the kind does *not* change today: scoring treats both kinds alike (no source-IP
     key for any trunk call: ``reputation.engine`` sees only ``CallFacts.trunk``), and the

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import ipaddress
 import logging
 import time
@@ -27,7 +26,7 @@ from .config import ProxyConfig, parse_listen
 from .core import ProxyCore
 from .effects import Alias, Effect, Screen, Send
 from .metrics import ProxyMetrics
-from .ratelimit import RateLimiter
+from .ratelimit import limiter_for
 from .routing import Router
 from .screen import Action, Forward, ForwardAll, IgnoreOutcomes, OutcomeObserver, Screener
 from .sip import Limits, SipParseError
@@ -154,12 +153,9 @@ class ProxyServer:
             router=self.router,
             metrics=m,
             observer=self.observer,
-            # a trunk's addresses carry many callers: never shed as one flooding source
-            limiter=RateLimiter(
-                dataclasses.replace(
-                    cfg.rate_limit, allow=(*cfg.rate_limit.allow, *cfg.trunk_sources())
-                )
-            ),
+            # a carrier's addresses carry many callers: never shed as one flooding source;
+            # a pbx trunk's addresses share one budget (the same limiter replay uses)
+            limiter=limiter_for(cfg),
             wall_offset=time.time() - loop.time(),
         )
         self._sweeper = loop.create_task(self._sweep_loop())

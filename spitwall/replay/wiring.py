@@ -27,9 +27,8 @@ monitor mode, per-user settings, lists      the engine and policy from config an
 Not modelled: routing (a call with no route is answered 404 by the proxy before screening;
 replay screens it), overload shedding (``max_transactions``, event-loop lag), screening
 timeouts, what the challenge UA reports (pass/fail, remembered passes, voicemail) for a
-call it would have taken. One known gap the other way: the running server builds its rate
-limiter without the trunks' kinds (every trunk exempt) until ``proxy/server.py`` uses
-``limiter_for``, so a flooding ``pbx`` trunk is shed here and not yet there.
+call it would have taken. The rate limiter is the server's own (``limiter_for``), so a
+flooding ``pbx`` trunk is shed here as it is there.
 """
 
 from __future__ import annotations
