@@ -9,7 +9,7 @@ the field, so fields it never touched go out byte-for-byte as they came in.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass
 from typing import Literal
 
 from .errors import SipParseError
@@ -29,7 +29,7 @@ from .grammar import (
     set_param,
     split_checked_params,
 )
-from .uri import SipUri, Uri, parse_uri, split_hostport
+from .uri import SIP_FAST_BODY, SipUri, Uri, parse_uri, sip_fast_ok, split_hostport
 
 _VIA_RE = re.compile(
     r"\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*/\s*"
@@ -47,6 +47,13 @@ general path, which accepts the same language with LWS and IPv6 and names errors
 _NA_FAST_RE = re.compile(
     rf'(?:"([^"\\\r\n]*)" ?|({_TOK}(?: {_TOK})*) ?)?<([^<>\s"]+)>((?:;{_TOK}(?:={_PV})?)*)\Z'
 )
+_ADDR_FAST_RE = re.compile(
+    rf'(?:"([^"\\\r\n]*)" ?|({_TOK}(?: {_TOK})*) ?)?<([Ss][Ii][Pp][Ss]?:{SIP_FAST_BODY})>'
+    rf"((?:;{_TOK}(?:={_PV})?)*)\Z"
+)
+"""``_NA_FAST_RE`` with the sip: URI fast path inside: one match checks a whole From/To.
+Groups: 1 quoted / 2 plain display name, 3 URI, 7 URI port, 10 header parameters."""
+_CSEQ_FAST_RE = re.compile(rf"([0-9]{{1,10}}) ({_TOK})\Z")
 _CALL_ID_RE = re.compile(
     r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+(?:@[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+)?\Z"
 )
@@ -213,21 +220,100 @@ def _check_via_params(params: Params, value: str) -> None:
             raise SipParseError("Bad Via", detail=f"{pname}: " + value[:80])
 
 
-@dataclass(frozen=True, slots=True)
 class NameAddr:
     """``[display-name] <URI> ;params`` or ``addr-spec ;params`` (From, To, Contact, Route).
 
     In the addr-spec form (no ``<>``) everything after the first ``;`` belongs to the
     header, not to the URI (RFC 3261 §20.10). ``display_name`` is unquoted/unescaped.
+
+    An immutable value like the dataclasses beside it (``NameAddr(uri, display_name=None,
+    params=(), angle=True)``, equality and hash over those four). Why not a dataclass: a
+    proxy reads the tag of every From and To but the URI of few, so the parser may hand
+    over the URI *text* it has already checked (:meth:`lazy`) and ``.uri`` parses it on
+    first access — the value is the same as an eager parse, only later.
     """
 
-    uri: Uri
-    display_name: str | None = None
-    params: Params = ()
-    angle: bool = True
+    __slots__ = ("_uri", "_uri_text", "angle", "display_name", "params")
+    __match_args__ = ("uri", "display_name", "params", "angle")
+
+    _uri: Uri | None
+    _uri_text: str
+    display_name: str | None
+    params: Params
+    angle: bool
+
+    def __init__(
+        self,
+        uri: Uri,
+        display_name: str | None = None,
+        params: Params = (),
+        angle: bool = True,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "_uri", uri)
+        _set(self, "_uri_text", "")
+        _set(self, "display_name", display_name)
+        _set(self, "params", params)
+        _set(self, "angle", angle)
+
+    @classmethod
+    def lazy(
+        cls, uri_text: str, display_name: str | None, params: Params, angle: bool = True
+    ) -> NameAddr:
+        """A NameAddr whose URI is parsed from ``uri_text`` on first access. The caller
+        vouches that ``parse_uri(uri_text)`` succeeds (see :func:`parse_name_addr`)."""
+        na = object.__new__(cls)
+        _set = object.__setattr__
+        _set(na, "_uri", None)
+        _set(na, "_uri_text", uri_text)
+        _set(na, "display_name", display_name)
+        _set(na, "params", params)
+        _set(na, "angle", angle)
+        return na
+
+    @property
+    def uri(self) -> Uri:
+        uri = self._uri
+        if uri is None:
+            uri = parse_uri(self._uri_text)
+            object.__setattr__(self, "_uri", uri)
+        return uri
+
+    @property
+    def uri_text(self) -> str:
+        """The URI as written (``str(uri)`` without parsing it when it was not yet)."""
+        return str(self._uri) if self._uri is not None else self._uri_text
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def _key(self) -> tuple[Uri, str | None, Params, bool]:
+        return (self.uri, self.display_name, self.params, self.angle)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not NameAddr:
+            return NotImplemented
+        assert isinstance(other, NameAddr)
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"NameAddr(uri={self.uri!r}, display_name={self.display_name!r}, "
+            f"params={self.params!r}, angle={self.angle!r})"
+        )
+
+    def __reduce__(self) -> tuple[type[NameAddr], tuple[Uri, str | None, Params, bool]]:
+        return (NameAddr, self._key())
 
     def __str__(self) -> str:
-        uri = str(self.uri)
+        uri_obj = self.uri
+        uri = str(uri_obj)
         disp = ""
         if self.display_name is not None:
             dn = self.display_name
@@ -236,7 +322,7 @@ class NameAddr:
         if (
             self.angle
             or disp
-            or (isinstance(self.uri, SipUri) and (self.uri.params or self.uri.headers))
+            or (isinstance(uri_obj, SipUri) and (uri_obj.params or uri_obj.headers))
             or any(c in uri for c in ",;?")
         ):
             return f"{disp}<{uri}>{format_params(self.params)}"
@@ -264,6 +350,31 @@ class NameAddr:
         return NameAddr(uri, self.display_name, self.params, self.angle)
 
 
+def address_fast(value: str) -> re.Match[str] | None:
+    """A match when ``value`` is a name-addr with a sip:/sips: URI that
+    :func:`parse_name_addr` takes through its fast path (so it cannot fail), else None —
+    the careful parser must decide. One regex, nothing built: the check the parser makes
+    of every From and To, most of which a proxy only relays."""
+    m = _ADDR_FAST_RE.match(value)
+    if m is None or "%" in value:
+        return None
+    port = m.group(7)
+    if port is not None and int(port) > 65535:
+        return None
+    return m
+
+
+def address_from_match(m: re.Match[str]) -> NameAddr:
+    """The (lazy) NameAddr of an :func:`address_fast` match: equal to ``parse_name_addr``."""
+    quoted, plain, uri_text = m.group(1, 2, 3)
+    params_text = m.group(10)
+    return NameAddr.lazy(
+        uri_text,
+        quoted if quoted is not None else plain,
+        split_checked_params(params_text) if params_text else (),
+    )
+
+
 def _display_tokens(text: str, whole: str) -> str:
     words = text.split()
     for w in words:
@@ -282,12 +393,16 @@ def parse_name_addr(value: str, what: str = "Address") -> NameAddr:
         m = _NA_FAST_RE.match(value)
         if m is not None:
             quoted, plain, uri_text, params_text = m.groups()
-            return NameAddr(
-                parse_uri(uri_text),
-                quoted if quoted is not None else plain,
-                split_checked_params(params_text),
-                True,
-            )
+            display = quoted if quoted is not None else plain
+            params = split_checked_params(params_text) if params_text else ()
+            colon = uri_text.find(":")
+            if (
+                3 <= colon <= 4
+                and uri_text[:colon].lower() in ("sip", "sips")
+                and sip_fast_ok(uri_text[colon + 1 :])
+            ):
+                return NameAddr.lazy(uri_text, display, params)  # parses when read
+            return NameAddr(parse_uri(uri_text), display, params, True)
         return _parse_name_addr_slow(value, what)
     except SipParseError as exc:
         if exc.reason == f"Bad {what}":
@@ -341,6 +456,11 @@ class CSeq:
 
 
 def parse_cseq(value: str) -> CSeq:
+    m = _CSEQ_FAST_RE.match(value)
+    if m is not None:
+        fast = int(m.group(1))
+        if fast <= MAX_CSEQ:
+            return CSeq(fast, m.group(2))
     parts = value.split()
     if len(parts) != 2 or not _DIGITS_RE.match(parts[0]) or not is_token(parts[1]):
         raise SipParseError("Bad CSeq", detail=value[:80])

@@ -11,9 +11,10 @@ at most once per message. Every edit returns a new Headers; nothing is mutated.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
-from typing import Literal, TypeVar, overload
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar, overload
 
 from .grammar import TOKEN_RE, bounded_int, comma_spans, split_commas
 from .headers import (
@@ -123,17 +124,17 @@ _KNOWN: dict[str, str] = {}
 """Header-name spellings already checked to be tokens, with their lookup key."""
 for _n in _COMMON:
     for _spelling in (_n, _n.lower(), _n.upper()):
-        _KNOWN[_spelling] = COMPACT_FORMS.get(_n.lower(), _n.lower())
+        _KNOWN[_spelling] = sys.intern(COMPACT_FORMS.get(_n.lower(), _n.lower()))
 known_key = _KNOWN.get
 
 
 def header_key(name: str) -> str:
     """Canonical lookup key: lower-case long form (``"V"`` and ``"VIA"`` give ``"via"``)."""
-    key = _KEY_CACHE.get(name)
+    key = _KNOWN.get(name) or _KEY_CACHE.get(name)
     if key is not None:
         return key
     low = name.strip().lower()
-    key = COMPACT_FORMS.get(low, low)
+    key = sys.intern(COMPACT_FORMS.get(low, low))
     if len(_KEY_CACHE) < _KEY_CACHE_MAX:
         _KEY_CACHE[name] = key
     return key
@@ -144,39 +145,77 @@ def _checked(name: str, value: str) -> tuple[str, str]:
     in a value built from untrusted data is a programming error, not a parse error)."""
     if not isinstance(name, str) or not isinstance(value, str):
         raise TypeError("header names and values are str")
-    if not TOKEN_RE.match(name) or "\r" in value or "\n" in value:
+    if (name not in _KNOWN and not TOKEN_RE.match(name)) or "\r" in value or "\n" in value:
         raise ValueError(f"invalid header field {name[:40]!r}: {value[:40]!r}")
     return name, value
+
+
+def _line(name: str, value: str) -> bytes:
+    return f"{name}: {value}".encode("utf-8", "surrogateescape")
 
 
 class Headers:
     """Ordered immutable sequence of ``(name, value)`` header fields, as received.
 
     Lookup is case-insensitive and understands compact forms. Edits return new objects.
+
+    Why it is cheap for a proxy: beside the fields it keeps their lookup keys (one tuple,
+    searched in C), the header block as received (``raw``) and, once edited, each field's
+    wire line, so that a relayed message is re-serialised by joining the lines it did not
+    change as they arrived plus the few it wrote (a new Via, Record-Route, Max-Forwards).
     """
 
-    __slots__ = ("_cache", "_fields", "_index", "_raw")
+    __slots__ = ("_cache", "_fields", "_keys", "_lines", "_raw")
 
     _fields: tuple[tuple[str, str], ...]
-    _index: dict[str, list[int]] | None
-    _cache: dict[str, object]
+    _keys: tuple[str, ...] | None
+    _cache: dict[str, Any]
     _raw: bytes | None
+    _lines: tuple[bytes, ...] | None
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
-        self._fields = tuple(_checked(n, v) for n, v in fields)
-        self._index = None
+        self._fields = tuple([_checked(n, v) for n, v in fields])
+        self._keys = None
         self._cache = {}
         self._raw = None
+        self._lines = None
 
     @classmethod
     def _parsed(
-        cls, fields: tuple[tuple[str, str], ...], index: dict[str, list[int]], raw: bytes | None
+        cls, fields: tuple[tuple[str, str], ...], keys: tuple[str, ...], raw: bytes | None
     ) -> Headers:
         h = cls.__new__(cls)
         h._fields = fields
-        h._index = index
+        h._keys = keys
         h._cache = {}
         h._raw = raw
+        h._lines = None
+        return h
+
+    @classmethod
+    def _trusted(cls, fields: tuple[tuple[str, str], ...]) -> Headers:
+        """Fields whose names are known spellings and whose values came out of a parsed
+        message (no CR/LF): skip the per-field check (responses built from a request)."""
+        h = cls.__new__(cls)
+        h._fields = fields
+        h._keys = None
+        h._cache = {}
+        h._raw = None
+        h._lines = None
+        return h
+
+    def _with(
+        self,
+        fields: tuple[tuple[str, str], ...],
+        keys: tuple[str, ...],
+        lines: tuple[bytes, ...] | None,
+    ) -> Headers:
+        h = Headers.__new__(Headers)
+        h._fields = fields
+        h._keys = keys
+        h._cache = {}
+        h._raw = None
+        h._lines = lines
         return h
 
     # -- sequence protocol -------------------------------------------------------------
@@ -214,76 +253,115 @@ class Headers:
         return self._raw
 
     # -- lookup -----------------------------------------------------------------------
-    def _idx(self) -> dict[str, list[int]]:
-        index = self._index
-        if index is None:
-            index = {}
+    @property
+    def lookup_keys(self) -> tuple[str, ...]:
+        """The lookup key (:func:`header_key`) of each field, in order."""
+        keys = self._keys
+        if keys is None:
             known = _KNOWN.get
-            for i, (name, _) in enumerate(self._fields):
-                key = known(name) or header_key(name)
-                pos = index.get(key)
-                if pos is None:
-                    index[key] = [i]
-                else:
-                    pos.append(i)
-            self._index = index
-        return index
+            keys = self._keys = tuple([known(n) or header_key(n) for n, _ in self._fields])
+        return keys
 
     def positions(self, name: str) -> list[int]:
         """Indexes of the fields called ``name`` (in order)."""
-        return self._idx().get(header_key(name), [])
+        key = header_key(name)
+        keys = self._keys or self.lookup_keys
+        n = keys.count(key)
+        if n < 2:
+            return [keys.index(key)] if n else []
+        return [i for i, k in enumerate(keys) if k == key]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and header_key(name) in self._idx()
+        return isinstance(name, str) and header_key(name) in (self._keys or self.lookup_keys)
 
     def get(self, name: str) -> str | None:
         """Value of the first field called ``name``, or ``None``."""
-        pos = self._idx().get(header_key(name))
-        return self._fields[pos[0]][1] if pos else None
+        key = header_key(name)
+        keys = self._keys or self.lookup_keys
+        if key in keys:
+            return self._fields[keys.index(key)][1]
+        return None
 
     def get_all(self, name: str) -> list[str]:
         """Every field value of ``name``, one entry per header line."""
-        return [self._fields[i][1] for i in self._idx().get(header_key(name), ())]
+        key = header_key(name)
+        keys = self._keys or self.lookup_keys
+        n = keys.count(key)
+        if n < 2:
+            return [self._fields[keys.index(key)][1]] if n else []
+        return [f[1] for f, k in zip(self._fields, keys, strict=True) if k == key]
 
     def values(self, name: str) -> list[str]:
         """Comma-separated elements of every ``name`` field (quote- and ``<>``-aware)."""
         out: list[str] = []
-        for i in self._idx().get(header_key(name), ()):
-            out.extend(split_commas(self._fields[i][1]))
+        for value in self.get_all(name):
+            out.extend(split_commas(value))
         return out
 
     def cached(self, key: str, make: Callable[[], T]) -> T:
         """Parse once per Headers object: ``make()`` result stored under ``key``."""
         try:
-            return self._cache[key]  # type: ignore[return-value]
+            return self._cache[key]  # type: ignore[no-any-return]
         except KeyError:
             value = make()
             self._cache[key] = value
             return value
 
     # -- edits (each returns a new Headers) -------------------------------------------
-    def _with(self, fields: Iterable[tuple[str, str]]) -> Headers:
-        h = Headers.__new__(Headers)
-        h._fields = tuple(fields)
-        h._index = None
-        h._cache = {}
-        h._raw = None
-        return h
+    def _wire(self) -> tuple[bytes, ...] | None:
+        """Each field's wire line (no CRLF) when known without formatting: from the block
+        as received, or kept through earlier edits; None for built headers."""
+        lines = self._lines
+        if lines is None and self._raw is not None:
+            lines = self._lines = tuple(self._raw.split(b"\r\n")[:-1])
+        return lines
+
+    def _set(self, i: int, name: str, value: str) -> Headers:
+        """Field ``i`` replaced by ``(name, value)`` (checked by the caller)."""
+        lines = self._wire()
+        return self._with(
+            (*self._fields[:i], (name, value), *self._fields[i + 1 :]),
+            self._keys or self.lookup_keys,
+            None if lines is None else (*lines[:i], _line(name, value), *lines[i + 1 :]),
+        )
+
+    def _drop(self, drop: Iterable[int]) -> Headers:
+        gone = set(drop)
+        lines = self._wire()
+        keys = self._keys or self.lookup_keys
+        keep = [i for i in range(len(self._fields)) if i not in gone]
+        return self._with(
+            tuple([self._fields[i] for i in keep]),
+            tuple([keys[i] for i in keep]),
+            None if lines is None else tuple([lines[i] for i in keep]),
+        )
 
     def add(self, name: str, value: str) -> Headers:
         """Append a field at the end."""
-        return self._with((*self._fields, _checked(name, value)))
+        field = _checked(name, value)
+        lines = self._wire()
+        return self._with(
+            (*self._fields, field),
+            (*(self._keys or self.lookup_keys), header_key(name)),
+            None if lines is None else (*lines, _line(name, value)),
+        )
 
     def prepend(self, name: str, value: str) -> Headers:
         """Insert a field above all others (a new top Via or Record-Route, §16.6)."""
-        return self._with((_checked(name, value), *self._fields))
+        field = _checked(name, value)
+        lines = self._wire()
+        return self._with(
+            (field, *self._fields),
+            (header_key(name), *(self._keys or self.lookup_keys)),
+            None if lines is None else (_line(name, value), *lines),
+        )
 
     def remove(self, name: str) -> Headers:
         """Drop every field called ``name``."""
-        drop = set(self.positions(name))
-        if not drop:
+        pos = self.positions(name)
+        if not pos:
             return self
-        return self._with(f for i, f in enumerate(self._fields) if i not in drop)
+        return self._drop(pos)
 
     def replace(self, name: str, value: str) -> Headers:
         """Set ``name`` to one field with ``value``: the first field keeps its position and
@@ -293,16 +371,19 @@ class Headers:
         if not pos:
             return self.add(name, value)
         _checked(name, value)
-        first, rest = pos[0], set(pos[1:])
-        return self._with(
-            (f[0], value) if i == first else f for i, f in enumerate(self._fields) if i not in rest
-        )
+        first = pos[0]
+        h = self._set(first, self._fields[first][0], value)
+        return h._drop(pos[1:]) if len(pos) > 1 else h
 
     def _first_value_field(self, name: str) -> tuple[int, list[tuple[int, int]]] | None:
         """Position of the first ``name`` field holding a non-empty element, and the
         spans of its non-empty elements."""
         for i in self.positions(name):
             value = self._fields[i][1]
+            if "," not in value:
+                if value.strip():
+                    return i, [(0, len(value))]
+                continue
             spans = [s for s in comma_spans(value) if value[s[0] : s[1]].strip()]
             if spans:
                 return i, spans
@@ -317,10 +398,9 @@ class Headers:
             return self
         i, spans = found
         if len(spans) == 1:
-            return self._with(f for j, f in enumerate(self._fields) if j != i)
+            return self._drop((i,))
         fname, value = self._fields[i]
-        rest = value[spans[1][0] :].strip()
-        return self._with((fname, rest) if j == i else f for j, f in enumerate(self._fields))
+        return self._set(i, fname, value[spans[1][0] :].strip())
 
     def replace_first_value(self, name: str, value: str) -> Headers:
         """Replace the first comma element of ``name`` (e.g. stamping ``received``/``rport``
@@ -332,19 +412,31 @@ class Headers:
         i, spans = found
         fname, old = self._fields[i]
         new = value if len(spans) == 1 else value + ", " + old[spans[1][0] :].strip()
-        return self._with((fname, new) if j == i else f for j, f in enumerate(self._fields))
+        return self._set(i, fname, new)
 
     def to_bytes(self) -> bytes:
-        """Header block: one ``Name: value\\r\\n`` line per field (raw fast path)."""
+        """Header block: one ``Name: value\\r\\n`` line per field; fields not edited since
+        they were received go out byte-for-byte as they came."""
         if self._raw is not None:
             return self._raw
+        lines = self._lines
+        if lines is not None:
+            return b"\r\n".join(lines) + b"\r\n" if lines else b""
         return "".join([f"{n}: {v}\r\n" for n, v in self._fields]).encode(
             "utf-8", "surrogateescape"
         )
 
 
+_MISSING: Any = object()
+
+
 class _Common:
-    """Typed accessors shared by Request and Response (parsed lazily, cached)."""
+    """Typed accessors shared by Request and Response (parsed lazily, cached).
+
+    The parser has already checked (or parsed) the fields every proxy needs — Via, From,
+    To, CSeq, Call-ID, Max-Forwards — so reading them cannot fail for a parsed message;
+    the views of the others (Contact, Route, ...) are parsed on first access.
+    """
 
     __slots__ = ()
     headers: Headers
@@ -357,34 +449,58 @@ class _Common:
     @property
     def cseq(self) -> CSeq:
         h = self.headers
-        return h.cached("cseq", lambda: parse_cseq(h.get("cseq") or ""))
+        v = h._cache.get("cseq")
+        if v is None:
+            v = h._cache["cseq"] = parse_cseq(h.get("cseq") or "")
+        return v
 
     @property
     def vias(self) -> list[Via]:
         """Every Via value, top first (a fresh list; the parsed values are cached)."""
         h = self.headers
-        return list(h.cached("vias", lambda: tuple(parse_via(v) for v in h.values("via"))))
+        v = h._cache.get("vias")
+        if v is None:
+            values = h.values("via")
+            top = h._cache.get("via0")
+            if len(values) == 1 and top is not None:
+                v = (top,)
+            else:
+                v = tuple([parse_via(x) for x in values])
+            h._cache["vias"] = v
+        return list(v)
 
     @property
     def top_via(self) -> Via | None:
         h = self.headers
-        return h.cached("via0", lambda: _top_via(h))
+        v = h._cache.get("via0", _MISSING)
+        if v is _MISSING:
+            v = h._cache["via0"] = _top_via(h)
+        return v  # type: ignore[no-any-return]
 
     @property
     def from_(self) -> NameAddr:
         h = self.headers
-        return h.cached("from", lambda: parse_name_addr(h.get("from") or "", "From"))
+        v = h._cache.get("from")
+        if v is None:
+            v = h._cache["from"] = parse_name_addr(h.get("from") or "", "From")
+        return v
 
     @property
     def to(self) -> NameAddr:
         h = self.headers
-        return h.cached("to", lambda: parse_name_addr(h.get("to") or "", "To"))
+        v = h._cache.get("to")
+        if v is None:
+            v = h._cache["to"] = parse_name_addr(h.get("to") or "", "To")
+        return v
 
     @property
     def max_forwards(self) -> int | None:
         h = self.headers
-        v = h.get("max-forwards")
-        return None if v is None else h.cached("mf", lambda: parse_max_forwards(v))
+        v = h._cache.get("mf", _MISSING)
+        if v is _MISSING:
+            raw = h.get("max-forwards")
+            v = h._cache["mf"] = None if raw is None else parse_max_forwards(raw)
+        return v  # type: ignore[no-any-return]
 
     @property
     def content_length(self) -> int:
@@ -399,7 +515,11 @@ class _Common:
     @property
     def routes(self) -> tuple[NameAddr, ...]:
         h = self.headers
-        return h.cached("route", lambda: parse_routes(h.values("route")))
+        v = h._cache.get("route")
+        if v is None:
+            keys = h._keys or h.lookup_keys
+            v = h._cache["route"] = parse_routes(h.values("route")) if "route" in keys else ()
+        return v
 
     @property
     def record_routes(self) -> tuple[NameAddr, ...]:
@@ -409,11 +529,17 @@ class _Common:
     def option_tags(self, name: str) -> tuple[str, ...]:
         """Require / Proxy-Require / Supported / Unsupported option tags."""
         h = self.headers
+        if name not in h:
+            return ()
         return h.cached("opt:" + name.lower(), lambda: parse_option_tags(h.values(name), name))
 
 
 def _top_via(h: Headers) -> Via | None:
     for value in h.get_all("via"):
+        if "," not in value:
+            if value:
+                return parse_via(value)
+            continue
         first = split_commas(value)
         if first:
             return parse_via(first[0])
@@ -421,10 +547,12 @@ def _top_via(h: Headers) -> Via | None:
 
 
 def _with_length(headers: Headers, body: bytes) -> Headers:
-    cl = headers.get("content-length")
+    keys = headers._keys or headers.lookup_keys
     n = len(body)
-    if cl is not None and bounded_int(cl, n) == n and len(headers.positions("l")) == 1:
-        return headers
+    if keys.count("content-length") == 1:
+        cl = headers._fields[keys.index("content-length")][1]
+        if cl == str(n) or bounded_int(cl, n) == n:
+            return headers
     return headers.replace("Content-Length", str(n))
 
 
@@ -444,10 +572,10 @@ class Request(_Common):
         return start + _with_length(self.headers, self.body).to_bytes() + b"\r\n" + self.body
 
     def with_headers(self, headers: Headers) -> Request:
-        return replace(self, headers=headers)
+        return Request(self.method, self.uri, headers, self.body, self.version)
 
     def with_uri(self, uri: Uri) -> Request:
-        return replace(self, uri=uri)
+        return Request(self.method, uri, self.headers, self.body, self.version)
 
     def with_body(self, body: bytes, content_type: str | None = None) -> Request:
         h = (
@@ -455,7 +583,7 @@ class Request(_Common):
             if content_type is None
             else self.headers.replace("Content-Type", content_type)
         )
-        return replace(self, body=body, headers=h)
+        return Request(self.method, self.uri, h, body, self.version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,7 +601,7 @@ class Response(_Common):
         return start + _with_length(self.headers, self.body).to_bytes() + b"\r\n" + self.body
 
     def with_headers(self, headers: Headers) -> Response:
-        return replace(self, headers=headers)
+        return Response(self.status, self.reason, headers, self.body, self.version)
 
     def with_body(self, body: bytes, content_type: str | None = None) -> Response:
         h = (
@@ -481,7 +609,7 @@ class Response(_Common):
             if content_type is None
             else self.headers.replace("Content-Type", content_type)
         )
-        return replace(self, body=body, headers=h)
+        return Response(self.status, self.reason, h, body, self.version)
 
 
 Message = Request | Response

@@ -18,6 +18,8 @@ from .errors import SipParseError
 from .grammar import TOKEN_RE, bounded_int
 from .headers import (
     MAX_CSEQ,
+    address_fast,
+    address_from_match,
     check_call_id,
     parse_content_length,
     parse_cseq,
@@ -45,6 +47,25 @@ DEFAULT_LIMITS = Limits()
 _VERSION_RE = re.compile(r"[Ss][Ii][Pp]/([0-9]+)\.([0-9]+)\Z")
 _STATUS_RE = re.compile(r"([Ss][Ii][Pp]/[0-9]+\.[0-9]+) ([1-6][0-9][0-9])(?: (.*))?\Z", re.S)
 _BAD_TEXT_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_METHODS = frozenset(
+    {
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "OPTIONS",
+        "REGISTER",
+        "PRACK",
+        "UPDATE",
+        "INFO",
+        "MESSAGE",
+        "NOTIFY",
+        "SUBSCRIBE",
+        "REFER",
+        "PUBLISH",
+    }
+)
+"""Methods known to be tokens (others are checked against the grammar)."""
 _MANDATORY = (
     ("via", "Via"),
     ("from", "From"),
@@ -97,7 +118,6 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
             raise SipParseError("Incomplete Header Section")
     text = head.decode("utf-8", "surrogateescape")
     nl = text.count("\r\n")
-    index: dict[str, list[int]] = {}
     if (
         not lf_only
         and len(text) <= limits.max_line_length
@@ -110,34 +130,32 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
         first_eol = text.find("\r\n")
         start_line = text if first_eol < 0 else text[:first_eol]
         fields: list[tuple[str, str]] = []
+        keys: list[str] = []
         if first_eol >= 0:
-            append = fields.append
-            for i, line in enumerate(text[first_eol + 2 :].split("\r\n")):
-                name, colon, value = line.partition(":")
-                key = known_key(name)
-                if key is None or not colon:
-                    name, key = _field_name(name, colon, line, start_line)
-                pos = index.get(key)
-                if pos is None:
-                    index[key] = [i]
-                else:
-                    pos.append(i)
-                append((name, value.strip(" \t")))
+            parts = [line.partition(":") for line in text[first_eol + 2 :].split("\r\n")]
+            known = known_key
+            maybe = [known(n) if c else None for n, c, _ in parts]
+            if None in maybe:  # an uncommon name, or a line without a colon: check each
+                for name, colon, value in parts:
+                    key = known(name)
+                    if key is None or not colon:
+                        name, key = _field_name(name, colon, name + colon + value, start_line)
+                    fields.append((name, value.strip(" \t")))
+                    keys.append(key)
+            else:
+                fields = [(n, v.strip(" \t")) for n, _, v in parts]
+                keys = maybe  # type: ignore[assignment]
         folded = False
     else:
         start_line, fields, keys, folded = _split_fields(text, lf_only, limits)
-        for i, key in enumerate(keys):
-            pos = index.get(key)
-            if pos is None:
-                index[key] = [i]
-            else:
-                pos.append(i)
     if len(fields) > limits.max_headers:
         raise SipParseError("Too Many Header Fields", start_line=start_line)
     raw = None
     if not folded and not lf_only:
         raw = data[start + len(start_line.encode("utf-8", "surrogateescape")) + 2 : head_end]
-    headers = Headers._parsed(tuple(fields), index, raw)
+    key_tuple = tuple(keys)
+    field_tuple = tuple(fields)
+    headers = Headers._parsed(field_tuple, key_tuple, raw)
 
     is_request = start_line[:4].upper() != "SIP/"
     method: str | None = None
@@ -148,11 +166,10 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
             msg: Message = req
         else:
             msg = _response(start_line, headers)
-        _check(msg, index, headers, is_request)
+        _check(msg, key_tuple, field_tuple, headers, is_request)
         body = data[body_at:]
-        cl_pos = index.get("content-length")
-        if cl_pos is not None:
-            n = parse_content_length(fields[cl_pos[0]][1])
+        if "content-length" in key_tuple:
+            n = parse_content_length(field_tuple[key_tuple.index("content-length")][1])
             if n > len(body):
                 raise SipParseError(
                     "Bad Content-Length", detail=f"Content-Length {n} > {len(body)} octets of body"
@@ -223,13 +240,14 @@ def _request(line: str, headers: Headers) -> Request:
     if len(parts) != 3 or not parts[0] or not parts[1]:
         raise SipParseError("Bad Request-Line", detail=line[:80])
     method, target, version = parts
-    if not TOKEN_RE.match(method):
+    if method not in _METHODS and not TOKEN_RE.match(method):
         raise SipParseError("Bad Method", detail=method[:40])
-    m = _VERSION_RE.match(version)
-    if m is None:
-        raise SipParseError("Bad SIP Version", detail=version[:40])
-    if m.group(1) != "2" or m.group(2) != "0":
-        raise SipParseError("Version Not Supported", 505, detail=version[:40])
+    if version != "SIP/2.0":
+        m = _VERSION_RE.match(version)
+        if m is None:
+            raise SipParseError("Bad SIP Version", detail=version[:40])
+        if m.group(1) != "2" or m.group(2) != "0":
+            raise SipParseError("Version Not Supported", 505, detail=version[:40])
     try:
         uri = parse_uri(target)
     except SipParseError as exc:
@@ -258,25 +276,38 @@ def _response(line: str, headers: Headers) -> Response:
     return Response(int(code), reason, headers, b"", version)
 
 
-def _check(msg: Message, index: dict[str, list[int]], headers: Headers, is_request: bool) -> None:
+def _check(
+    msg: Message,
+    keys: tuple[str, ...],
+    fields: tuple[tuple[str, str], ...],
+    headers: Headers,
+    is_request: bool,
+) -> None:
+    """The fields every proxy relies on, checked in a fixed order (so a message with
+    several defects always gets the same reason). The views a proxy reads of every
+    request are cached here; a response's From and To are only checked (one regex each
+    in the common case) and built if someone asks."""
     for key, label in _MANDATORY:
-        if key not in index:
+        if key not in keys:
             raise SipParseError(f"Missing {label}")
-    for key, label in _SINGLE:
-        pos = index.get(key)
-        if pos is not None and len(pos) > 1:
-            raise SipParseError(f"Multiple {label} Header Fields")
-    fields = headers.fields
-    cseq = parse_cseq(fields[index["cseq"][0]][1])
-    headers._cache["cseq"] = cseq
-    if isinstance(msg, Request) and cseq.method != msg.method:
-        raise SipParseError("CSeq Method Mismatch", detail=f"{msg.method} vs {cseq.method}")
-    check_call_id(fields[index["call-id"][0]][1])
-    mf = index.get("max-forwards")
-    if mf is not None:
-        headers._cache["mf"] = parse_max_forwards(fields[mf[0]][1])
-    headers._cache["from"] = parse_name_addr(fields[index["from"][0]][1], "From")
-    headers._cache["to"] = parse_name_addr(fields[index["to"][0]][1], "To")
+    if len(set(keys)) != len(keys):
+        for key, label in _SINGLE:
+            if keys.count(key) > 1:
+                raise SipParseError(f"Multiple {label} Header Fields")
+    cache = headers._cache
+    cseq = cache["cseq"] = parse_cseq(fields[keys.index("cseq")][1])
+    if is_request and cseq.method != msg.method:  # type: ignore[union-attr]
+        raise SipParseError("CSeq Method Mismatch", detail=f"{msg.method} vs {cseq.method}")  # type: ignore[union-attr]
+    check_call_id(fields[keys.index("call-id")][1])
+    if "max-forwards" in keys:
+        cache["mf"] = parse_max_forwards(fields[keys.index("max-forwards")][1])
+    for key, what in (("from", "From"), ("to", "To")):
+        value = fields[keys.index(key)][1]
+        m = address_fast(value)
+        if m is None:
+            cache[key] = parse_name_addr(value, what)  # the careful parser: raises or parses
+        elif is_request:
+            cache[key] = address_from_match(m)
     if msg.top_via is None:
         raise SipParseError("Missing Via")
 

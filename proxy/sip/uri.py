@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import SipParseError
 from .grammar import (
@@ -46,9 +46,13 @@ _SIP_FAST_RE = re.compile(
     r"(?:\?([A-Za-z0-9\-_.!~*'()\[\]/?:+$%]+=[A-Za-z0-9\-_.!~*'()\[\]/?:+$%]*"
     r"(?:&[A-Za-z0-9\-_.!~*'()\[\]/?:+$%]+=[A-Za-z0-9\-_.!~*'()\[\]/?:+$%]*)*))?\Z"
 )
-_BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 """One-pass match of the common sip: URI (hostname or IPv4 host); anything else (IPv6
 references, errors) takes the step-by-step path, which names the defect."""
+_BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+SIP_FAST_BODY = _SIP_FAST_RE.pattern[:-2]
+"""The fast-path language without its anchor, for validators that embed a sip: URI
+(``headers.valid_address``): what it matches with a port <= 65535 and no ``%``, the
+fast path of :func:`parse_uri` accepts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +66,14 @@ class SipUri:
     params: Params = ()
     headers: tuple[tuple[str, str], ...] = ()
     scheme: str = "sip"
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
+    """The text this URI was parsed from, when ``str()`` would rebuild exactly it (set by
+    the parser's fast path): a relayed Request-URI is then formatted once, not per use."""
 
     def __str__(self) -> str:
+        text = self._text
+        if text is not None:
+            return text
         out = [self.scheme, ":"]
         if self.user is not None:
             out.append(self.user)
@@ -226,16 +236,27 @@ def _parse_sip(scheme: str, rest: str, text: str) -> SipUri:
         user, password, host, port_text, params_text, headers_text = m.groups()
         port = int(port_text) if port_text is not None else None
         if port is None or port <= 65535:
-            params: Params = ()
-            if params_text:
-                params = split_checked_params(params_text)
+            params: Params = split_checked_params(params_text) if params_text else ()
             headers: tuple[tuple[str, str], ...] = ()
             if headers_text:
                 headers = tuple(
                     (h[: h.find("=")], h[h.find("=") + 1 :]) for h in headers_text.split("&")
                 )
-            return SipUri(host, user, password, port, params, headers, scheme)
+            uri = SipUri(host, user, password, port, params, headers, scheme)
+            if port_text is None or port_text[0] != "0":  # str() would drop leading zeros
+                object.__setattr__(uri, "_text", text)
+            return uri
     return _parse_sip_slow(scheme, rest, text)
+
+
+def sip_fast_ok(rest: str) -> bool:
+    """True when ``rest`` (a sip: URI after the colon) takes :func:`parse_uri`'s fast path,
+    so a later parse cannot fail: a check without building anything."""
+    m = _SIP_FAST_RE.match(rest)
+    if m is None or ("%" in rest and _BAD_ESCAPE_RE.search(rest) is not None):
+        return False
+    port_text = m.group(4)
+    return port_text is None or int(port_text) <= 65535
 
 
 def _parse_sip_slow(scheme: str, rest: str, text: str) -> SipUri:

@@ -1,0 +1,137 @@
+"""The cheap paths of the message layer give the same values as the careful ones.
+
+The parser checks a From/To with one regex (``address_fast``) and builds the NameAddr only
+when asked, with its URI parsed on first access; a parsed sip: URI remembers its text for
+``str()``; edited header blocks re-serialise the lines they did not change as received.
+Each is checked here against the eager computation, for whatever the strategies generate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from proxy.sip import Headers, NameAddr, SipParseError, SipUri, parse_message, parse_uri
+from proxy.sip.headers import address_fast, address_from_match, parse_name_addr
+
+from .test_properties import _ANY_TEXT, MESSAGES, PARAMS, TOKEN, VALUE, sip_uris
+
+DISPLAY = st.one_of(
+    st.none(),
+    TOKEN,
+    st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters='"\\\r\n'), max_size=12
+    ),
+)
+
+
+@st.composite
+def addresses(draw: st.DrawFn) -> str:
+    """From/To/Contact-like values: mostly well-formed, some mangled."""
+    uri = draw(st.one_of(sip_uris().map(str), st.sampled_from(["tel:+1-212", "urn:x:y"])))
+    disp = draw(DISPLAY)
+    params = "".join(f";{n}" if v is None else f";{n}={v}" for n, v in draw(PARAMS))
+    text = (f'"{disp}" ' if disp is not None else "") + f"<{uri}>{params}"
+    if draw(st.booleans()):
+        pos = draw(st.integers(0, len(text)))
+        text = (
+            text[:pos]
+            + draw(st.sampled_from(["", " ", "%", "<", '"', ":99999", ";", "@"]))
+            + text[pos:]
+        )
+    return text
+
+
+def _eager(na: NameAddr) -> NameAddr:
+    return NameAddr(parse_uri(na.uri_text), na.display_name, na.params, na.angle)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(addresses(), _ANY_TEXT))
+def test_address_fast_agrees_with_parse_name_addr(value: str) -> None:
+    m = address_fast(value)
+    try:
+        eager = parse_name_addr(value, "From")
+    except SipParseError:
+        assert m is None, value  # the one-regex check never passes what the parser refuses
+        return
+    if m is not None:
+        lazy = address_from_match(m)
+        assert lazy == eager
+        assert lazy.uri == eager.uri and str(lazy) == str(eager) and lazy.tag == eager.tag
+    # parse_name_addr's own URI may be lazy: reading it gives the eager parse
+    assert eager == _eager(eager)
+    assert eager.uri == parse_uri(eager.uri_text)
+    assert hash(eager) == hash(_eager(eager))
+
+
+@settings(max_examples=300, deadline=None)
+@given(sip_uris())
+def test_remembered_uri_text_is_what_str_would_build(uri: SipUri) -> None:
+    text = str(uri)
+    parsed = parse_uri(text)
+    assert parsed == uri
+    rebuilt = dataclasses.replace(parsed)  # init=False text is not copied
+    assert str(parsed) == str(rebuilt) == text
+    assert str(parsed.with_param("lr")) == str(uri.with_param("lr"))  # edits rebuild
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MESSAGES)
+def test_lazy_views_equal_eager_parses(msg: object) -> None:
+    wire = msg.to_bytes()  # type: ignore[attr-defined]
+    m = parse_message(wire)
+    h = m.headers
+    assert m.from_ == parse_name_addr(h.get("from") or "", "From")
+    assert m.to == parse_name_addr(h.get("to") or "", "To")
+    assert m.from_.uri == parse_uri(m.from_.uri_text)
+    assert m.to.uri == parse_uri(m.to.uri_text)
+    assert m.top_via == m.vias[0]
+    assert m == parse_message(wire, deep=True)
+
+
+EDITS = st.lists(
+    st.one_of(
+        st.tuples(st.just("prepend"), st.sampled_from(["Via", "Record-Route", "X-A"]), VALUE),
+        st.tuples(st.just("add"), st.sampled_from(["Route", "X-B"]), VALUE),
+        st.tuples(st.just("replace"), st.sampled_from(["Max-Forwards", "To", "X-A"]), VALUE),
+        st.tuples(st.just("remove_first_value"), st.sampled_from(["via", "route"]), st.just("")),
+        st.tuples(st.just("replace_first_value"), st.just("via"), VALUE),
+        st.tuples(st.just("remove"), st.sampled_from(["x-a", "route"]), st.just("")),
+    ),
+    max_size=5,
+)
+
+
+def _edit(h: Headers, op: str, name: str, value: str) -> Headers:
+    if op in ("remove", "remove_first_value"):
+        return getattr(h, op)(name)  # type: ignore[no-any-return]
+    return getattr(h, op)(name, value)  # type: ignore[no-any-return]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MESSAGES, EDITS, st.booleans())
+def test_edited_parsed_headers_serialise_like_built_ones(
+    msg: object, edits: list[tuple[str, str, str]], odd_spacing: bool
+) -> None:
+    wire = msg.to_bytes()  # type: ignore[attr-defined]
+    if odd_spacing:  # a peer's spelling the proxy must pass through untouched
+        wire = wire.replace(b": ", b" :  ", 2)
+    parsed = parse_message(wire).headers
+    built = Headers(parsed.fields)
+    for op, name, value in edits:
+        parsed = _edit(parsed, op, name, value)
+        built = _edit(built, op, name, value)
+    assert parsed == built
+    assert parsed.lookup_keys == Headers(parsed.fields).lookup_keys
+    out = parsed.to_bytes()
+    if not odd_spacing:
+        assert out == built.to_bytes()
+    # what goes out parses back to the same fields
+    lines = out.split(b"\r\n")[:-1]
+    assert len(lines) == len(parsed)
+    for line, (n, v) in zip(lines, parsed.fields, strict=True):
+        name, _, value = line.decode("utf-8", "surrogateescape").partition(":")
+        assert (name.strip(), value.strip(" \t")) == (n, v)
