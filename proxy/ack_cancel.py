@@ -28,7 +28,7 @@ class AckAndCancel(Forwarding):
 
     def _server_key(self, req: Request, top: Via, method: str) -> Key:
         branch = top.branch
-        if branch is not None and top.is_rfc3261_branch:
+        if branch is not None and len(branch) > 7 and branch.startswith("z9hG4bK"):  # §8.1.1.7
             sent_by = top.host if top.port is None else f"{top.host}:{top.port}"
             return server_key(branch, sent_by, method)
         fields = (

@@ -73,7 +73,7 @@ class CallContext:
         self.in_local = in_local
         self.hop = hop
         self.invite = request.method == "INVITE"
-        self.initial = request.to.tag is None
+        self.initial = received.to.tag is None  # received: its To view is parsed already
         self.client: Transaction | None = None
         self.cancel_client: Transaction | None = None
         self.fwd: Request | None = None

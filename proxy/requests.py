@@ -40,7 +40,8 @@ class RequestHandling(AckAndCancel):
         assert top is not None  # the parser refuses a request without Via
         stamped = top.with_received_rport(peer.host, peer.port)
         if stamped is not top:
-            req_st = req.with_headers(req.headers.replace_first_value("via", str(stamped)))
+            h = req.headers.replace_first_value("via", str(stamped))
+            req_st = Request(req.method, req.uri, h, req.body, req.version)
         else:
             req_st = req
         upstream = reply_peer(top, peer)
