@@ -97,6 +97,15 @@ class WeightsConfig:
     """The same callee called ``repeat_callee`` times or more within an hour (harassment)."""
     pattern_urgent_retry: float = -0.8
     """A low fan-out caller retrying the same callee within minutes (someone needs them)."""
+    pattern_new_caller_burst: float = 2.5
+    """A source key suddenly brings many never-seen caller numbers (a rotating campaign
+    burns one per call) *and* this call's number is new too: the call fits the burst. Counts
+    on shared sources as well (it is measured against the source's own history)."""
+    pattern_listened: float = -6.0
+    """``pattern.listened``: an A-attested caller whose answered calls are listened to
+    (``listened_seconds``, few short calls) is a wanted bulk sender (alerts, reminders);
+    this offsets its own volume evidence (rates, fan-out, concurrency), never more than
+    that evidence and never more than this weight."""
     pattern_new_number: float = 0.3
     """Caller first seen less than ``new_number_seconds`` ago."""
     feedback_unwanted: float = 1.2
@@ -115,6 +124,13 @@ class WeightsConfig:
     """Negative feedback attached to the source IP / origid / SPC (per log2(1+n)), times the
     complaints' share of that source's feedback (bad / (bad + good)): a provider's honest
     callers' passed challenges and voicemails dilute its campaigns' complaints."""
+    source_recent_bad: float = 2.0
+    """Complaints on the source key within the last minutes (the book's ``recent_bad``,
+    10-minute half-life; per log2(1+n), times their smoothed share of the key's recent
+    feedback): a campaign running through the source now. Stronger than ``source_bad``
+    because a call arriving in the same minutes as a burst of complaints most likely
+    belongs to it; it is what still catches campaigns on shared sources, whose volume does
+    not count."""
     source_good: float = -0.6
     """Positive feedback attached to the source IP / origid / SPC (per log2(1+n))."""
     header_display_name: float = 1.0
@@ -138,6 +154,9 @@ class PatternConfig:
     """Recent attempts remembered per source key."""
     outcome_half_life: float = 86_400.0
     """Seconds; answer/short-call/cancel ratios decay with this half-life."""
+    recent_half_life: float = 600.0
+    """Seconds; a second set of outcome ratios with this short half-life is read for source
+    keys (what is happening on a shared source now: a campaign's short, unanswered calls)."""
     max_call_seconds: float = 14_400.0
     """A call with no outcome after this long stops counting as in progress."""
     rate_minute: int = 10
@@ -168,6 +187,10 @@ class PatternConfig:
     """Callees at most this far apart numerically count as adjacent."""
     sequential: int = 2
     """Adjacent ascending steps (3 numbers = 2 steps) that flag a sweep."""
+    sequential_share: float = 0.5
+    """A sweep needs adjacent steps for at least this share of the key's distinct callees
+    in the hour (and this call's callee next to one of them): chance adjacency among a busy
+    shared source's hundreds of callees is not a sweep."""
     repeat_callee: int = 5
     """Calls to one callee within an hour that count as harassment."""
     urgent_retry: int = 2
@@ -180,6 +203,30 @@ class PatternConfig:
     """Key kinds whose volume statistics (rates, fan-out, concurrency, sweeps, repeats) count.
     SPC is left out by default: one SPC signs for a whole carrier, so its volume says nothing
     about a caller; its ratios (answer, short-call, early CANCEL) still count."""
+    shared_min_good: float = 10.0
+    """``source.shared``: decayed good outcomes (calls of ``store.long_call_seconds`` or more,
+    passed challenges, voicemails left, not-spam reports) a source key needs before it counts
+    as shared infrastructure (a carrier's interconnect found without ``[proxy.trunks]``)."""
+    shared_good_share: float = 0.6
+    """``source.shared``: good outcomes must be at least this share of the key's judged
+    outcomes (good + short calls, 607s, spam reports, failed challenges)."""
+    shared_min_callers: int = 8
+    """``source.shared``: distinct caller numbers among the key's last ``source_ring``
+    attempts (one busy caller with its own address is not shared infrastructure)."""
+    burst_new_callers: int = 5
+    """``pattern.new_caller_burst``: never-seen caller numbers on a source key within
+    ``fanout_window`` (this call's included) needed before a burst counts."""
+    burst_factor: float = 4.0
+    """``pattern.new_caller_burst``: ... and at least this many times what the key's own
+    history predicts for the window (a big carrier always brings new numbers)."""
+    listened_seconds: float = 12.0
+    """``pattern.listened``: mean talk time of the caller's answered calls at least this."""
+    listened_voicemails: float = 3.0
+    """``pattern.listened``: or at least this many (decayed) voicemails left by the caller,
+    outnumbering its 607s and spam reports 2:1."""
+    listened_short_ratio: float = 0.2
+    """``pattern.listened``: share of the caller's answered calls under
+    ``short_call_seconds`` at most this."""
     count_trunk_ips: bool = False
     """Count calls from a configured trunk under their source IP too. Off by default: a
     carrier's SBC carries everybody's calls from one address."""
@@ -231,6 +278,11 @@ class PolicyConfig:
     """Callees never screened (dialled digits, national or with country code)."""
     critical_callers: tuple[str, ...] = ()
     """Caller numbers (E.164 digits) never blocked: PSAP callbacks, hospitals, schools."""
+    volume_only_action: ActionName = "voicemail"
+    """Action instead of ``reject`` when only call volume (rates, fan-out, concurrency,
+    sweeps, repeats) and infrastructure evidence put a call in the reject band: a wanted
+    broadcast (alerts, reminders) looks like that too, and rejecting it is the worst
+    outcome; voicemail keeps its message for the callee."""
     global_allow_attested_override: bool = True
     """An A-attested call from a number on the global allow list is forwarded untouched
     (override ``global_allow_attested``): wanted automated callers (alerts, reminders) the
@@ -249,6 +301,16 @@ class SignalConfig:
     """Positive feedback on a caller TN counts this much when the new call is not A-attested."""
     max_multiplier: float = 2.0
     """Cap on how far a graded signal may exceed its weight (count and rate signals)."""
+    infra_cap: float = 4.0
+    """Cap on the sum of positive infrastructure evidence for one call (``signals.infra_cap``
+    reason when it binds). Volume, sweeps and complaints on one source key all measure one
+    fact — a campaign uses that source — and are strongly correlated, so they must not add
+    up to certainty about a caller; the caller's own evidence (learned allow, attestation,
+    history) then still decides. 0 = no cap."""
+    source_pseudo_good: float = 1.0
+    """Complaints on a source key count by their share ``bad / (bad + good + this)``:
+    additive smoothing, so one failed challenge on a key with no other feedback is not read
+    as "100 % complaints"."""
     established_infra_factor: float = 0.5
     """Positive infrastructure evidence (source IP/origid/SPC reputation, patterns seen only
     on those keys) is scaled by this when the caller's own number is established (first

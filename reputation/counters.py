@@ -42,6 +42,12 @@ class ReputationCounters:
     voicemail_none: float = 0.0
     first_seen: float | None = None
     """When the key was first recorded (not decayed); None if never."""
+    recent_bad: float = 0.0
+    """Judged-bad outcomes (607s, spam reports, failed challenges, short calls) decayed with
+    the book's short ``recent_half_life`` (memory only, not stored): what is happening on
+    the key *now* — a campaign running through a shared source."""
+    recent_good: float = 0.0
+    """Judged-good outcomes (passes, not-spam reports, voicemails, long calls), same window."""
 
     @property
     def negative(self) -> float:
@@ -52,21 +58,26 @@ class ReputationCounters:
         return self.reports_not_spam + self.challenge_passed + self.voicemail_left + self.long_calls
 
 
+_NOT_STORED = frozenset({"first_seen", "recent_bad", "recent_good"})
 COUNTER_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in fields(ReputationCounters) if f.name != "first_seen"
+    f.name for f in fields(ReputationCounters) if f.name not in _NOT_STORED
 )
+RECENT_BAD = frozenset({"unwanted_607", "reports_spam", "challenge_failed", "short_calls"})
+RECENT_GOOD = frozenset({"reports_not_spam", "challenge_passed", "voicemail_left", "long_calls"})
 _FIELD_INDEX = {name: i for i, name in enumerate(COUNTER_FIELDS)}
 assert len(COUNTER_FIELDS) == 12, "ReputationBook.get spells the counters out"
 _EMPTY = ReputationCounters()
 
 
 class _Acc:
-    __slots__ = ("first_seen", "updated", "values")
+    __slots__ = ("first_seen", "recent", "recent_t", "updated", "values")
 
     def __init__(self, now: float, first_seen: float) -> None:
         self.values = [0.0] * len(COUNTER_FIELDS)
         self.updated = now
         self.first_seen = first_seen
+        self.recent = (0.0, 0.0)
+        self.recent_t = now
 
 
 class ReputationBook:
@@ -74,12 +85,17 @@ class ReputationBook:
 
     A counter value ``v`` stored at time ``t`` reads as ``v · 2^(-(now - t)/half_life)``.
     Decay is applied lazily when a key is read or bumped, so idle keys cost nothing.
+    Judged outcomes are also summed into two short-window counters (``recent_bad``,
+    ``recent_good``, half-life ``recent_half_life``, 10 min by default; memory only): a
+    campaign passing through a shared source shows as a burst of complaints *now*, which a
+    month-long counter dilutes in the source's honest traffic.
     """
 
-    def __init__(self, half_life: float) -> None:
-        if half_life <= 0:
+    def __init__(self, half_life: float, recent_half_life: float = 600.0) -> None:
+        if half_life <= 0 or recent_half_life <= 0:
             raise ValueError("half_life must be positive")
         self._k = math.log(2) / half_life
+        self._kr = math.log(2) / recent_half_life
         self._accs: dict[tuple[str, str], _Acc] = {}
 
     def __len__(self) -> int:
@@ -98,10 +114,12 @@ class ReputationBook:
         dt = now - acc.updated
         f = math.exp(-self._k * dt) if dt > 0 else 1.0
         v = acc.values
+        dr = now - acc.recent_t
+        fr = math.exp(-self._kr * dr) if dr > 0 else 1.0
         return ReputationCounters(
             v[0] * f, v[1] * f, v[2] * f, v[3] * f, v[4] * f, v[5] * f,
             v[6] * f, v[7] * f, v[8] * f, v[9] * f, v[10] * f, v[11] * f,
-            acc.first_seen,
+            acc.first_seen, acc.recent[0] * fr, acc.recent[1] * fr,
         )  # fmt: skip
 
     def bump(self, kind: KeyKind, key: str, now: float, counts: dict[str, float]) -> _Acc:
@@ -117,6 +135,13 @@ class ReputationBook:
             acc.updated = max(acc.updated, now)
         for name, amount in counts.items():
             acc.values[_FIELD_INDEX[name]] += amount
+        bad = sum(a for n, a in counts.items() if n in RECENT_BAD)
+        good = sum(a for n, a in counts.items() if n in RECENT_GOOD)
+        if bad or good:
+            dr = now - acc.recent_t
+            fr = math.exp(-self._kr * dr) if dr > 0 else 1.0
+            acc.recent = (acc.recent[0] * fr + bad, acc.recent[1] * fr + good)
+            acc.recent_t = max(acc.recent_t, now)
         return acc
 
     def load_row(self, row: Any) -> None:

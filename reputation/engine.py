@@ -37,7 +37,7 @@ from .lookups import (
     ListLookup,
     ReputationLookup,
 )
-from .model import CallFacts, Decision, Score
+from .model import ActionKind, CallFacts, Decision, Score
 from .numbers import NumberInfo, read_number
 from .patterns import CallPatterns, Outcome, PatternFeatures, PatternKeys
 from .policy import UserPolicy, decide
@@ -182,17 +182,27 @@ class ScoringEngine:
         """Score, decide, and count the attempt: the whole screening step in one call."""
         score = self.score(facts, user_settings, now, user_id=user_id)
         decision = self.decide(score, user_settings)
-        self.observe_attempt(facts, now)
+        # a call we reject or divert to our own UA never rings the callee: the proxy reports
+        # no end for it, so it must not count as "in progress" (pattern.concurrent)
+        ringing = decision.action in (ActionKind.FORWARD, ActionKind.FORWARD_TAGGED)
+        self.observe_attempt(facts, now, ringing=ringing)
         return decision
 
     # --- learning from what happened -------------------------------------------------------
 
-    def observe_attempt(self, facts: CallFacts, now: float | None = None) -> None:
-        """Count a screened call under its pattern keys (once per Call-ID)."""
+    def observe_attempt(
+        self, facts: CallFacts, now: float | None = None, *, ringing: bool = True
+    ) -> None:
+        """Count a screened call under its pattern keys (once per Call-ID); ``ringing=False``
+        when it was rejected or diverted (not counted as in progress)."""
         t = facts.time if now is None else now
         caller, callee = self.numbers(facts)
         self.patterns.observe_attempt(
-            facts.call_id, self.keys_for(facts, caller), callee.digits or callee.user, t
+            facts.call_id,
+            self.keys_for(facts, caller),
+            callee.digits or callee.user,
+            t,
+            ringing=ringing,
         )
 
     def observe_outcome(

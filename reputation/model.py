@@ -53,6 +53,10 @@ class Reason:
     """True when the evidence is about shared infrastructure (the source address, SHAKEN
     ``origid``, signing certificate/SPC, or call patterns keyed only on those), not about
     this caller: such evidence alone may divert a call but never reject it (policy)."""
+    volume: bool = False
+    """True for call-volume statistics (rates, fan-out, concurrency, sweeps, repeats): a
+    wanted broadcast shows them too, so volume alone may divert a call but never reject it
+    (policy ``volume_only_action``)."""
 
 
 class ActionKind(str, Enum):  # noqa: UP042 (str() must stay as it was for callers)

@@ -5,16 +5,24 @@ indexed by a slot, and an LRU map key → slot. When the table is full the least
 *observed* key gives up its slot (its generation number moves on, so calls still in flight
 for the old owner cannot touch the new one). Memory is therefore bounded by configuration,
 not by traffic: 100,000 caller TNs cost 57 MB of arrays (plus the key map), each
-source kind (20,000 keys, 64-entry ring) 27 MB.
+source kind (20,000 keys, 64-entry ring, callers remembered too) 37 MB.
 
 Per slot we keep
-- a ring of the last ``ring`` attempts (time, callee as an integer): exact 1-minute counts,
-  fan-out (distinct callees in a window), sequential sweeps and repeats to one callee;
+- a ring of the last ``ring`` attempts (time, callee as an integer; for source keys also
+  the caller as a hash): exact 1-minute counts, fan-out (distinct callees in a window),
+  sequential sweeps, repeats to one callee, and distinct callers (how many people share
+  a source: see ``source.shared`` in :mod:`reputation.signals`);
 - 60 one-minute and 24 one-hour buckets, rotated lazily: attempts per hour and per day
   beyond what the ring holds;
 - exponentially decayed outcome counters (finished, answered, short, early CANCEL, ended,
-  duration sum): answer ratio, short-call ratio, mean duration, early-CANCEL ratio;
-- calls in progress and the first time the key was seen.
+  duration sum): answer ratio, short-call ratio, mean duration, early-CANCEL ratio — once
+  with ``outcome_half_life`` (a day) and once with ``recent_half_life`` (minutes: what a
+  shared source's calls are doing now);
+- calls in progress and the first time the key was seen. A call the policy did not let
+  ring (rejected, or diverted to our own challenge/voicemail UA) is counted as an attempt
+  but not as in progress: the proxy reports no end for it (a reject ends with our own
+  response; the IVR leg's BYE is not the caller's outcome), so it would otherwise count as
+  "in progress" for ``max_call_seconds``.
 
 Outcomes arrive by Call-ID (final response, CANCEL, BYE); a bounded map of calls in flight
 links them to the slots of the attempt. Reading features never changes state, so scoring is
@@ -24,6 +32,7 @@ scoring it. Time is always passed in: tests step virtual time.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
@@ -98,6 +107,20 @@ class KeyStats:
     """Seconds since the key was first seen; None when it never was."""
     saturated: bool = False
     """The ring is full inside the fan-out window: ring-based counts are lower bounds."""
+    callers: int = 0
+    """Distinct callers among the ring's attempts (source keys only; 0 for caller TNs)."""
+    new_callers: int = 0
+    """Source keys: caller numbers in the fan-out window that had never been seen before
+    (their first call; anonymous calls count too), not counting this call."""
+    new_callers_expected: float | None = None
+    """Source keys: how many such attempts the key's own history (a day-decayed rate since
+    it was first seen) predicts for one fan-out window; None until the key has an hour of
+    history (a burst needs a baseline to stand out from)."""
+    recent_outcomes: float = 0.0
+    """Finished attempts decayed with ``recent_half_life`` (the ratios below rest on it)."""
+    recent_answer_ratio: float | None = None
+    recent_short_ratio: float | None = None
+    recent_early_cancel_ratio: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +147,7 @@ def callee_value(callee: str) -> int:
 class _Table:
     """Fixed-capacity rows for one key kind, LRU-evicted."""
 
-    def __init__(self, kind: str, capacity: int, ring: int) -> None:
+    def __init__(self, kind: str, capacity: int, ring: int, track_callers: bool = False) -> None:
         self.kind = kind
         self.capacity = max(1, capacity)
         self.ring = max(2, ring)
@@ -134,6 +157,9 @@ class _Table:
         self.gen: npt.NDArray[np.int64] = np.zeros(c, np.int64)
         self.ts: npt.NDArray[np.float64] = np.zeros((c, r), np.float64)
         self.callee: npt.NDArray[np.int64] = np.zeros((c, r), np.int64)
+        self.caller: npt.NDArray[np.int64] | None = (
+            np.zeros((c, r), np.int64) if track_callers else None
+        )
         self.count: npt.NDArray[np.int64] = np.zeros(c, np.int64)
         self.minutes: npt.NDArray[np.uint16] = np.zeros((c, 60), np.uint16)
         self.minute_mark: npt.NDArray[np.int64] = np.zeros(c, np.int64)
@@ -141,6 +167,10 @@ class _Table:
         self.hour_mark: npt.NDArray[np.int64] = np.zeros(c, np.int64)
         self.out: npt.NDArray[np.float64] = np.zeros((c, 6), np.float64)
         self.out_t: npt.NDArray[np.float64] = np.zeros(c, np.float64)
+        self.newc: npt.NDArray[np.float64] = np.zeros(c, np.float64)
+        self.newc_t: npt.NDArray[np.float64] = np.zeros(c, np.float64)
+        self.rout: npt.NDArray[np.float64] = np.zeros((c, 6), np.float64)
+        self.rout_t: npt.NDArray[np.float64] = np.zeros(c, np.float64)
         self.active: npt.NDArray[np.int32] = np.zeros(c, np.int32)
         self.first: npt.NDArray[np.float64] = np.zeros(c, np.float64)
         self.evictions = 0
@@ -172,15 +202,37 @@ class _Table:
         self.hour_mark[slot] = int(now // 3600)
         self.out[slot] = 0.0
         self.out_t[slot] = now
+        self.rout[slot] = 0.0
+        self.rout_t[slot] = now
+        self.newc[slot] = 0.0
+        self.newc_t[slot] = now
         self.active[slot] = 0
         self.first[slot] = now
 
-    def add_attempt(self, slot: int, callee: int, now: float) -> None:
+    def add_attempt(
+        self,
+        slot: int,
+        callee: int,
+        now: float,
+        caller: int = 0,
+        ringing: bool = True,
+        *,
+        new_caller: bool = False,
+        half_life: float = 86_400.0,
+    ) -> None:
         pos = int(self.count[slot] % self.ring)
         self.ts[slot, pos] = now
         self.callee[slot, pos] = callee
+        if self.caller is not None:
+            # a new caller number is remembered negated (the sign is the flag)
+            self.caller[slot, pos] = -caller - 1 if new_caller else caller
+            if new_caller:
+                dt = max(0.0, now - float(self.newc_t[slot]))
+                self.newc[slot] = float(self.newc[slot]) * 0.5 ** (dt / half_life) + 1.0
+                self.newc_t[slot] = max(now, float(self.newc_t[slot]))
         self.count[slot] += 1
-        self.active[slot] += 1
+        if ringing:
+            self.active[slot] += 1
         m = int(now // 60)
         mark = int(self.minute_mark[slot])
         _rotate(self.minutes[slot], mark, m)
@@ -194,11 +246,15 @@ class _Table:
             self.hour_mark[slot] = max(h, mark)
             self.hours[slot, h % 24] += 1
 
-    def decay(self, slot: int, now: float, half_life: float) -> None:
+    def decay(self, slot: int, now: float, half_life: float, recent_half_life: float) -> None:
         dt = now - float(self.out_t[slot])
         if dt > 0:
             self.out[slot] *= 0.5 ** (dt / half_life)
             self.out_t[slot] = now
+        dt = now - float(self.rout_t[slot])
+        if dt > 0:
+            self.rout[slot] *= 0.5 ** (dt / recent_half_life)
+            self.rout_t[slot] = now
 
     def stats(
         self, key: str, callee: int | None, now: float, cfg: PatternConfig
@@ -247,6 +303,21 @@ class _Table:
                 fanout += 1
             hour_callees.append(callee)
         sequential = _adjacent_steps(hour_callees, cfg.sequential_gap)
+        if callee is not None and sequential:
+            sequential = _sweep(hour_callees, callee, sequential, cfg)
+        callers = new_callers = 0
+        expected: float | None = None
+        if self.caller is not None:
+            who: list[int] = self.caller[slot, :n].tolist()
+            callers = len({w if w >= 0 else -w - 1 for w in who})
+            new_callers = len({w for t, w in zip(ts, who, strict=True) if w < 0 and t > t_fan})
+            age = now - float(self.first[slot])
+            if age >= 3600.0:
+                # decayed count C of a steady rate r over age a: C = r (1 - e^-ka) / k
+                k = math.log(2) / cfg.outcome_half_life
+                dt = max(0.0, now - float(self.newc_t[slot]))
+                c = float(self.newc[slot]) * 0.5 ** (dt / cfg.outcome_half_life)
+                expected = c * k / (1.0 - math.exp(-k * age)) * cfg.fanout_window
         attempts_hour = _window_sum(
             self.minutes[slot], int(self.minute_mark[slot]), int(now // 60), 60
         )
@@ -261,6 +332,11 @@ class _Table:
         ended = out[_F_ENDED]
         enough = finished >= cfg.min_outcomes
         ended_enough = ended >= cfg.min_outcomes
+        dt = max(0.0, now - float(self.rout_t[slot]))
+        f = 0.5 ** (dt / cfg.recent_half_life)
+        rout: list[float] = [v * f for v in self.rout[slot].tolist()]
+        r_fin, r_ended = rout[_F_FINISHED], rout[_F_ENDED]
+        r_enough = r_fin >= cfg.min_outcomes
         return KeyStats(
             kind=self.kind,
             key=key,
@@ -279,6 +355,13 @@ class _Table:
             recent_to_callee=urgent,
             first_seen_age=now - float(self.first[slot]),
             saturated=n == self.ring and all_in_fan,
+            callers=callers,
+            new_callers=new_callers,
+            new_callers_expected=expected,
+            recent_outcomes=r_fin,
+            recent_answer_ratio=rout[_F_ANSWERED] / r_fin if r_enough else None,
+            recent_short_ratio=rout[_F_SHORT] / r_ended if r_ended >= cfg.min_outcomes else None,
+            recent_early_cancel_ratio=rout[_F_EARLY] / r_fin if r_enough else None,
         )
 
 
@@ -309,6 +392,24 @@ def _window_sum(
     return int(buckets[idx].sum())
 
 
+def _sweep(hour_callees: list[int], callee: int, steps: int, cfg: PatternConfig) -> int:
+    """``steps`` when this call continues a sweep, else 0. A sweep is evidence about the
+    calls that belong to it: this call's callee must lie within ``sequential_gap`` of one
+    of the key's other callees in the hour (a human calling through a carrier whose other
+    customer sweeps a number block does not continue the sweep), and the adjacent steps
+    must be at least ``sequential_share`` of the distinct callees (a busy shared source
+    calling hundreds of numbers at random has a few adjacent pairs by chance)."""
+    if callee <= 0:
+        return 0
+    gap = cfg.sequential_gap
+    if not any(c != callee and c > 0 and abs(c - callee) <= gap for c in hour_callees):
+        return 0
+    distinct = len({c for c in hour_callees if c > 0})
+    if steps < cfg.sequential_share * max(1, distinct - 1):
+        return 0
+    return steps
+
+
 def _adjacent_steps(callees: list[int], gap: int) -> int:
     """How many neighbouring pairs of distinct numeric callees are at most ``gap`` apart."""
     vals = sorted({c for c in callees if c > 0})
@@ -320,6 +421,8 @@ class _InFlight:
     start: float
     refs: tuple[tuple[_Table, int, int], ...]
     answered_at: float | None = None
+    ringing: bool = True
+    """Counted as in progress (see the module docstring)."""
 
 
 class CallPatterns:
@@ -330,9 +433,9 @@ class CallPatterns:
         self.config = cfg = config or PatternConfig()
         self.tables = {
             "tn": _Table("tn", cfg.max_callers, cfg.caller_ring),
-            "ip": _Table("ip", cfg.max_sources, cfg.source_ring),
-            "origid": _Table("origid", cfg.max_sources, cfg.source_ring),
-            "spc": _Table("spc", cfg.max_sources, cfg.source_ring),
+            "ip": _Table("ip", cfg.max_sources, cfg.source_ring, track_callers=True),
+            "origid": _Table("origid", cfg.max_sources, cfg.source_ring, track_callers=True),
+            "spc": _Table("spc", cfg.max_sources, cfg.source_ring, track_callers=True),
         }
         self._calls: OrderedDict[str, _InFlight] = OrderedDict()
         self.max_in_flight = max(1, cfg.max_callers)
@@ -344,19 +447,34 @@ class CallPatterns:
     def in_flight(self) -> int:
         return len(self._calls)
 
-    def observe_attempt(self, call_id: str, keys: PatternKeys, callee: str, now: float) -> None:
-        """Count a new call attempt under each of its keys (call after scoring it)."""
+    def observe_attempt(
+        self, call_id: str, keys: PatternKeys, callee: str, now: float, *, ringing: bool = True
+    ) -> None:
+        """Count a new call attempt under each of its keys (call after scoring it).
+        ``ringing=False``: the call was rejected or diverted to our own UA, so it is not
+        counted as in progress (its outcomes, if any arrive, still count)."""
         self._expire(now)
         if call_id in self._calls:
             return  # a retransmitted or re-screened INVITE counts once
         value = callee_value(callee)
+        who = (hash(keys.caller) & _MASK62) if keys.caller else 0
+        tn = self.tables["tn"]
+        new = not keys.caller or keys.caller not in tn.index  # never seen before
         refs: list[tuple[_Table, int, int]] = []
         for kind, key in keys.items():
             table = self.tables[kind]
             slot = table.slot_for(key, now)
-            table.add_attempt(slot, value, now)
+            table.add_attempt(
+                slot,
+                value,
+                now,
+                who,
+                ringing,
+                new_caller=new,
+                half_life=self.config.outcome_half_life,
+            )
             refs.append((table, slot, int(table.gen[slot])))
-        self._calls[call_id] = _InFlight(start=now, refs=tuple(refs))
+        self._calls[call_id] = _InFlight(start=now, refs=tuple(refs), ringing=ringing)
         while len(self._calls) > self.max_in_flight:
             _, old = self._calls.popitem(last=False)
             self._release(old)
@@ -405,11 +523,14 @@ class CallPatterns:
         for table, slot, gen in call.refs:
             if int(table.gen[slot]) != gen:
                 continue
-            table.decay(slot, now, self.config.outcome_half_life)
+            table.decay(slot, now, self.config.outcome_half_life, self.config.recent_half_life)
             for col, v in adds:
                 table.out[slot, col] += v
+                table.rout[slot, col] += v
 
     def _release(self, call: _InFlight) -> None:
+        if not call.ringing:
+            return
         for table, slot, gen in call.refs:
             if int(table.gen[slot]) == gen and table.active[slot] > 0:
                 table.active[slot] -= 1

@@ -26,6 +26,12 @@ The order of rules in :func:`decide`:
    did is evidence to *divert* (a robocaller fails the challenge, a human passes), only
    evidence about the caller itself — list hits, DNO/invalid number, the number's own
    feedback and patterns, attestation, neighbour spoofing — may refuse the call;
+   **volume cannot reject either**: when the score without the positive infrastructure
+   *and* call-volume reasons (``Reason.volume``: rates, fan-out, concurrency, sweeps,
+   repeats) would not reject, the action becomes ``volume_only_action`` (voicemail). A
+   wanted broadcast (a school closure, a pharmacy's reminders) has the volume of a
+   campaign; rejecting it is the worst outcome, a voicemail keeps its message. Outcomes
+   (607s, failed challenges, short calls), lists and the number itself still reject;
 5. monitor mode (deployment or user) turns any action into ``forward`` with the score tag
    and remembers the action it would have taken in ``Decision.intended``.
 
@@ -164,6 +170,25 @@ def infrastructure_only(score: Score, cfg: PolicyConfig, user: UserPolicy | None
     return _band_action(cfg, user, band_of(mine, limits)) is not ActionKind.REJECT
 
 
+def own_score(score: Score) -> float:
+    """The score without positive infrastructure *and* call-volume evidence: what the
+    caller's own outcomes, lists, number and attestation say."""
+    drop = [r.weight for r in score.reasons if (r.infra or r.volume) and r.weight > 0]
+    if not drop:
+        return score.value
+    return logistic_score(score.log_odds - math.fsum(drop))
+
+
+def volume_only(score: Score, cfg: PolicyConfig, user: UserPolicy | None = None) -> bool:
+    """True when the call reaches a ``reject`` band only through call volume (and
+    infrastructure) evidence: without it, its band's action would not be ``reject``."""
+    mine = own_score(score)
+    if mine == score.value:
+        return False
+    limits = thresholds(cfg, user)
+    return _band_action(cfg, user, band_of(mine, limits)) is not ActionKind.REJECT
+
+
 def tag_header(decision: Decision, cfg: PolicyConfig) -> tuple[str, str]:
     """The score tag for a decision, ``(cfg.score_header, "<score>;label=…;reasons=…")``:
     for callers (the proxy) that forward a decision the policy did not tag itself."""
@@ -208,6 +233,8 @@ def decide(score: Score, cfg: PolicyConfig, user: UserPolicy | None = None) -> D
         action = _band_action(cfg, user, band)
         if action is ActionKind.REJECT and infrastructure_only(score, cfg, user):
             action = ActionKind.CHALLENGE
+        elif action is ActionKind.REJECT and volume_only(score, cfg, user):
+            action = ActionKind(cfg.volume_only_action)
     label = LABELS.get(band, band)
     tag = (header, score_header(score, label))
     if monitor and action is not ActionKind.FORWARD:

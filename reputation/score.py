@@ -93,6 +93,29 @@ def override_for(inp: SignalInput, reasons: Sequence[Reason]) -> str | None:
     return None
 
 
+def _cap_infra(inp: SignalInput, reasons: list[Reason]) -> list[Reason]:
+    """Scale the positive infrastructure evidence down to ``signals.infra_cap`` in total
+    (and say so in a ``signals.infra_cap`` reason). Volume, sweeps and complaints on the
+    call's source keys all measure one fact — a campaign is using this source now — so
+    they are strongly correlated and must not add up to certainty about a caller who
+    merely shares the source; what the caller's own evidence says (learned allow,
+    attestation, history) then still decides."""
+    cap = inp.config.signals.infra_cap
+    total = math.fsum(r.weight for r in reasons if r.infra and r.weight > 0)
+    if cap <= 0 or total <= cap:
+        return reasons
+    f = cap / total
+    out = [
+        dataclasses.replace(r, weight=r.weight * f, detail=f"{r.detail} (capped)")
+        if r.infra and r.weight > 0
+        else r
+        for r in reasons
+    ]
+    text = f"infrastructure evidence {total:.2f} capped at {cap:g}: one source, one fact"
+    out.append(Reason("signals.infra_cap", 0.0, text, infra=True))
+    return out
+
+
 def _discount_infra(
     inp: SignalInput, reasons: list[Reason], features: PatternFeatures | None
 ) -> list[Reason]:
@@ -133,8 +156,13 @@ def evaluate(
     reasons.extend(signals.neighbor(inp))
     reasons.extend(signals.headers(inp))
     if features is not None:
-        reasons.extend(signals.patterns(inp, features))
+        shared = signals.shared_sources(inp, features, source_counts)
+        reasons.extend(shared)
+        found = signals.patterns(inp, features, signals.shared_kinds(shared))
+        reasons.extend(found)
+        reasons.extend(signals.listened(inp, features.get("tn"), caller_counts, found))
     reasons.extend(signals.feedback(inp, caller_counts))
     reasons.extend(signals.source(inp, source_counts))
+    reasons = _cap_infra(inp, reasons)
     reasons = _discount_infra(inp, reasons, features)
     return combine(inp.config.weights.prior, reasons, override_for(inp, reasons))

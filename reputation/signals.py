@@ -381,27 +381,38 @@ def _repeat(st: KeyStats, s: SignalInput) -> _Found:
                         f"{n} calls to this callee in the last hour")  # fmt: skip
 
 
+def _windows(st: KeyStats, day: float | None, recent: float | None) -> list[tuple[float, str]]:
+    """The ratio over the day and, for source keys, over the last minutes: a campaign on a
+    shared source shows in the recent window long before it moves the day's mix."""
+    out = [] if day is None else [(day, "")]
+    if st.kind != "tn" and recent is not None:
+        out.append((recent, " in the last minutes"))
+    return out
+
+
 def _low_answer(st: KeyStats, s: SignalInput) -> _Found:
-    r = st.answer_ratio
-    if r is None or r > s.config.patterns.answer_ratio:
-        return None
-    return s.config.weights.pattern_low_answer, f"answer ratio {r:.0%} over {st.outcomes:.0f} calls"
+    for r, when in _windows(st, st.answer_ratio, st.recent_answer_ratio):
+        if r <= s.config.patterns.answer_ratio:
+            return s.config.weights.pattern_low_answer, f"answer ratio {r:.0%}{when}"
+    return None
 
 
 def _short_calls(st: KeyStats, s: SignalInput) -> _Found:
-    r, cfg = st.short_ratio, s.config.patterns
-    if r is None or r < cfg.short_ratio:
-        return None
-    text = f"{r:.0%} of answered calls under {cfg.short_call_seconds:g} s"
-    return s.config.weights.pattern_short_calls, f"{text} (mean {st.mean_duration or 0.0:.0f} s)"
+    cfg = s.config.patterns
+    for r, when in _windows(st, st.short_ratio, st.recent_short_ratio):
+        if r >= cfg.short_ratio:
+            text = f"{r:.0%} of answered calls under {cfg.short_call_seconds:g} s{when}"
+            return s.config.weights.pattern_short_calls, text
+    return None
 
 
 def _early_cancel(st: KeyStats, s: SignalInput) -> _Found:
-    r, cfg = st.early_cancel_ratio, s.config.patterns
-    if r is None or r < cfg.early_cancel_ratio:
-        return None
-    text = f"{r:.0%} of calls cancelled within {cfg.early_cancel_seconds:g} s"
-    return s.config.weights.pattern_early_cancel, text
+    cfg = s.config.patterns
+    for r, when in _windows(st, st.early_cancel_ratio, st.recent_early_cancel_ratio):
+        if r >= cfg.early_cancel_ratio:
+            text = f"{r:.0%} of calls cancelled within {cfg.early_cancel_seconds:g} s{when}"
+            return s.config.weights.pattern_early_cancel, text
+    return None
 
 
 def _graded_text(
@@ -427,16 +438,30 @@ _PATTERN_STATS: tuple[tuple[str, Callable[[KeyStats, SignalInput], _Found]], ...
 
 _RATIO_STATS = frozenset({"pattern.low_answer", "pattern.short_calls", "pattern.early_cancel"})
 """Statistics that are ratios, meaningful for every key kind (volume ones are not, for SPC)."""
+VOLUME_SIGNALS = frozenset(
+    {"pattern.rate_minute", "pattern.rate_hour", "pattern.rate_day", "pattern.fanout",
+     "pattern.concurrent", "pattern.sequential", "pattern.repeat_callee"}
+)  # fmt: skip
+"""Call-volume statistics (``Reason.volume``): not evidence about one call on a shared
+source, and never enough to reject on their own (a wanted broadcast shows them too)."""
 
 
-def patterns(s: SignalInput, features: PatternFeatures) -> tuple[Reason, ...]:
+def patterns(
+    s: SignalInput, features: PatternFeatures, shared: frozenset[str] = frozenset()
+) -> tuple[Reason, ...]:
     """Behaviour per key. For each statistic the key kind with the strongest evidence counts
     (a flood from one IP with one caller ID is one piece of evidence, not two); the detail
-    names the other kinds that agree."""
+    names the other kinds that agree. Volume statistics of the key kinds in ``shared``
+    (:func:`shared_sources`) are not counted: their outcome ratios still are."""
     out: list[Reason] = []
     volume = s.config.patterns.volume_kinds
     for signal, stat in _PATTERN_STATS:
-        keyed = [st for st in features.stats if signal in _RATIO_STATS or st.kind in volume]
+        is_volume = signal in VOLUME_SIGNALS
+        keyed = [
+            st
+            for st in features.stats
+            if not is_volume or (st.kind in volume and st.kind not in shared)
+        ]
         found = [(r, st) for st in keyed if (r := stat(st, s)) is not None]
         if not found:
             continue
@@ -446,9 +471,139 @@ def patterns(s: SignalInput, features: PatternFeatures) -> tuple[Reason, ...]:
         detail = f"{_KIND_NAMES[st.kind]} {st.key}: {text}" + (f" (also {also})" if also else "")
         # shared-infrastructure evidence unless the caller's own number shows it too
         infra = not any(o.kind == "tn" for _, o in found)
-        out.append(Reason(signal, weight, detail, infra=infra))
-    out.extend(_caller_history(s, features.get("tn")))
+        out.append(Reason(signal, weight, detail, infra=infra, volume=is_volume))
+    tn = features.get("tn")
+    out.extend(_new_caller_burst(s, features, tn))
+    out.extend(_caller_history(s, tn))
     return tuple(out)
+
+
+def _new_caller_burst(
+    s: SignalInput, features: PatternFeatures, tn: KeyStats | None
+) -> tuple[Reason, ...]:
+    """``pattern.new_caller_burst``: a source key brings never-seen caller numbers far faster
+    than its own history predicts (``burst_new_callers`` in ``fanout_window``, at least
+    ``burst_factor`` times the expected count) and this call's number is new as well. A
+    rotating campaign burns a fresh number per call; that is the one property its calls
+    share with each other and not with the source's honest callers, whose numbers are
+    mostly known. Measured against the key's own baseline, so it speaks on shared sources
+    (whose raw volume does not count) too; a wanted broadcast (one number) never fires it."""
+    cfg = s.config.patterns
+    if tn is not None and tn.first_seen_age is not None:
+        return ()  # a number seen before (the store's memory included)
+    best: tuple[float, KeyStats] | None = None
+    for st in features.stats:
+        if st.kind == "tn" or st.new_callers_expected is None:
+            continue
+        n = st.new_callers + 1
+        floor = max(float(cfg.burst_new_callers), cfg.burst_factor * st.new_callers_expected)
+        x = graded(s.config.weights.pattern_new_caller_burst, n, floor,
+                   s.config.signals.max_multiplier)  # fmt: skip
+        if x is not None and (best is None or x > best[0]):
+            best = (x, st)
+    if best is None:
+        return ()
+    x, st = best
+    text = (
+        f"{_KIND_NAMES[st.kind]} {st.key}: {st.new_callers + 1} never-seen caller numbers in"
+        f" {cfg.fanout_window / 60:g} min (its history predicts"
+        f" {st.new_callers_expected or 0.0:.1f}); this caller is new too"
+    )
+    return (Reason("pattern.new_caller_burst", x, text, infra=True, volume=True),)
+
+
+def listened(
+    s: SignalInput, tn: KeyStats | None, counts: CountersView | None, found: Sequence[Reason]
+) -> tuple[Reason, ...]:
+    """``pattern.listened``: an A-attested caller whose calls people listen to — answered
+    calls lasting ``listened_seconds`` on average with few under ``short_call_seconds``, or
+    ``listened_voicemails`` voicemails left and outnumbering 607s and spam reports at least
+    2:1 — is a wanted bulk sender (a pharmacy's reminders, a school's closure broadcast),
+    not a robocaller, whose calls are hung up within seconds. Its own volume evidence (the
+    reasons ``found`` that the caller TN shows, not the source's) is offset, never by more
+    than that evidence nor than ``-weights.pattern_listened``: listening explains volume, it
+    vouches for nothing else (complaints, lists and failed challenges still count). Only for
+    A attestation: the originating carrier vouches that the caller owns the number, so a
+    spoofer cannot borrow a bank's listening record. ``found`` are the pattern reasons."""
+    cfg = s.config.patterns
+    if s.attest != "A":
+        return ()
+    why = ""
+    if (
+        tn is not None
+        and tn.short_ratio is not None
+        and tn.mean_duration is not None
+        and tn.short_ratio <= cfg.listened_short_ratio
+        and tn.mean_duration >= cfg.listened_seconds
+    ):
+        why = (
+            f"answered calls listened to for {tn.mean_duration:.0f} s on average,"
+            f" {tn.short_ratio:.0%} short"
+        )
+    elif counts is not None:
+        vm = float(counts.voicemail_left)
+        bad = float(counts.unwanted_607) + float(counts.reports_spam)
+        if vm >= cfg.listened_voicemails and vm >= 2.0 * bad:
+            why = f"{vm:.1f} voicemails left, {bad:.1f} 607s/spam reports"
+    if not why:
+        return ()
+    own = math.fsum(r.weight for r in found if r.volume and not r.infra and r.weight > 0)
+    offset = min(own, -s.config.weights.pattern_listened)
+    if offset <= 0:
+        return ()
+    who = tn.key if tn is not None else s.caller.digits
+    text = f"caller {who}: {why} — a wanted bulk sender; offsets its volume evidence"
+    return (Reason("pattern.listened", -offset, text),)
+
+
+_SHARED_GOOD = ("long_calls", "challenge_passed", "voicemail_left", "reports_not_spam")
+_SHARED_BAD = ("short_calls", "unwanted_607", "reports_spam", "challenge_failed")
+
+
+def shared_sources(
+    s: SignalInput,
+    features: PatternFeatures,
+    counts: Sequence[tuple[str, str, CountersView | None]],
+) -> tuple[Reason, ...]:
+    """``source.<ip|origid|spc>.shared`` (weight 0, an explanation): source keys
+    recognised as shared infrastructure — a carrier's interconnect, a VoIP provider's SBC,
+    a signing certificate used for a whole network — from what was already seen on them,
+    for deployments that did not (or could not) list them in ``[proxy.trunks]``.
+
+    A key is shared when it carries many distinct caller numbers
+    (``patterns.shared_min_callers`` among its last attempts) whose outcomes are mostly
+    good: ``shared_min_good`` decayed calls of normal length, passed challenges, voicemails
+    left, not-spam reports, and at least ``shared_good_share`` of its judged outcomes. Its
+    volume statistics are then the sum of many people's calls, not evidence about this
+    one, and are not counted (:func:`patterns`); its outcome statistics (short calls, low
+    answer, early CANCEL) and complaints still are. A campaign cannot earn the status: its
+    calls are short, unanswered, failed challenges and 607s."""
+    cfg = s.config.patterns
+    out: list[Reason] = []
+    for kind, key, c in counts:
+        st = features.get(kind)
+        if c is None or st is None or st.callers < cfg.shared_min_callers:
+            continue
+        good = sum(float(getattr(c, n, 0.0)) for n in _SHARED_GOOD)
+        bad = sum(float(getattr(c, n, 0.0)) for n in _SHARED_BAD)
+        if good < cfg.shared_min_good or good < cfg.shared_good_share * (good + bad):
+            continue
+        text = (
+            f"{_KIND_NAMES.get(kind, kind)} {key}: {st.callers} distinct callers in its last"
+            f" {min(st.attempts_day, cfg.source_ring)} calls, {good:.0f} good outcomes"
+            f" ({good / (good + bad):.0%}): shared infrastructure, volume not counted"
+        )
+        out.append(Reason(f"source.{kind}.shared", 0.0, text, infra=True))
+    return tuple(out)
+
+
+def shared_kinds(reasons: Sequence[Reason]) -> frozenset[str]:
+    """The key kinds :func:`shared_sources` recognised as shared."""
+    return frozenset(
+        r.signal.split(".")[1]
+        for r in reasons
+        if r.signal.startswith("source.") and r.signal.endswith(".shared")
+    )
 
 
 def _caller_history(s: SignalInput, tn: KeyStats | None) -> tuple[Reason, ...]:
@@ -529,38 +684,54 @@ def source(
     s: SignalInput, counts: Sequence[tuple[str, str, CountersView | None]]
 ) -> tuple[Reason, ...]:
     """Feedback attached to the source IP, origid and SPC: how a campaign that rotates its
-    caller IDs is still recognised. ``counts`` holds ``(kind, key, counters)``."""
+    caller IDs is still recognised. ``counts`` holds ``(kind, key, counters)``.
+
+    The keys of one call usually name one provider (its SBC's address and its signing
+    certificate carry the same calls), so the same complaints are on each of them: only the
+    strongest key's complaints count, and likewise its praise; the detail names the other
+    kinds that agree. Complaints count by their smoothed share of the key's feedback,
+    ``bad / (bad + good + signals.source_pseudo_good)``: a provider's honest callers who pass
+    challenges, leave voicemails or simply talk for a minute (``long_calls``: the callee's
+    own judgement) dilute its campaigns' complaints, and one failed challenge on a key
+    nobody else judged is not "all complaints". Praise (``source.<kind>.good``) counts only
+    explicit judgements: passes, not-spam reports, voicemails."""
     w = s.config.weights
     cap = s.config.signals.max_multiplier
-    out: list[Reason] = []
+    pseudo = s.config.signals.source_pseudo_good
+    bads: list[tuple[float, str, str, float]] = []
+    goods: list[tuple[float, str, str, float]] = []
+    recents: list[tuple[float, str, str, float]] = []
     for kind, key, c in counts:
         if c is None:
             continue
         bad = sum(float(getattr(c, n, 0.0)) for n in _BAD)
         good = sum(float(getattr(c, n, 0.0)) for n in _GOOD)
-        name = _KIND_NAMES.get(kind, kind)
         x = counted(w.source_bad, bad, cap)
-        if x is not None and good > 0:
-            # a shared source (a provider's SBC) also carries honest callers who pass
-            # challenges and leave voicemails: its complaints count by their share
-            x *= bad / (bad + good)
         if x is not None:
-            out.append(
-                Reason(
-                    f"source.{kind}.bad",
-                    x,
-                    f"{name} {key}: {bad:.1f} complaints/failed challenges",
-                    infra=True,
-                )
-            )
+            talked = float(getattr(c, "long_calls", 0.0))
+            bads.append((x * bad / (bad + good + talked + pseudo), kind, key, bad))
         y = counted(w.source_good, good, cap)
         if y is not None:
-            out.append(
-                Reason(
-                    f"source.{kind}.good",
-                    y,
-                    f"{name} {key}: {good:.1f} passes/ok reports",
-                    infra=True,
-                )
-            )
+            goods.append((y, kind, key, good))
+        rbad = float(getattr(c, "recent_bad", 0.0))
+        rgood = float(getattr(c, "recent_good", 0.0))
+        z = counted(w.source_recent_bad, rbad, cap)
+        if z is not None:
+            recents.append((z * rbad / (rbad + rgood + pseudo), kind, key, rbad))
+    out: list[Reason] = []
+    for found, what, tag in (
+        (bads, "complaints/failed challenges", "bad"),
+        (goods, "passes/ok reports", "good"),
+        (recents, "complaints/failed challenges/short calls in the last minutes", "recent_bad"),
+    ):
+        if not found:
+            continue
+        found.sort(key=lambda t: abs(t[0]), reverse=True)
+        x, kind, key, n = found[0]
+        also = ", ".join(_KIND_NAMES.get(k, k) for _, k, _, _ in found[1:])
+        text = f"{_KIND_NAMES.get(kind, kind)} {key}: {n:.1f} {what}"
+        out.append(
+            Reason(f"source.{kind}.{tag}", x, text + (f" (also {also})" if also else ""),
+                   infra=True)
+        )  # fmt: skip
     return tuple(out)

@@ -218,6 +218,13 @@ class InProcessRun:
             await self.screener.screen(facts)
             ms = (time.perf_counter() - started) * 1000.0
             decision, action, score, reasons = decision_of(self.screener, spec.call_id)
+            item = self.screener.recent(spec.call_id)
+            explain: tuple[tuple[str, float, bool, str], ...] = ()
+            if item is not None and item.decision is not None:
+                explain = tuple(
+                    (r.signal, round(r.weight, 3), r.infra, r.detail)
+                    for r in item.decision.score.reasons
+                )
             self.results.append(
                 CallResult(
                     id=spec.id,
@@ -231,6 +238,7 @@ class InProcessRun:
                     level=spec.level,
                     action=action,
                     reasons=reasons,
+                    explain=explain,
                 )
             )
             self._follow_up(spec, action)

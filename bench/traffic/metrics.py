@@ -49,6 +49,9 @@ class CallResult:
     action: str = ""
     """What the proxy did (may differ: no challenge UA, monitor mode)."""
     reasons: tuple[str, ...] = ()
+    explain: tuple[tuple[str, float, bool, str], ...] = ()
+    """Every reason of the score: (signal, weight, infra, detail) — for digging into why
+    a call was stopped (``python -m bench.traffic.diagnose``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,10 @@ class Counters:
     challenge_passed: float = 0.0
     voicemail_left: float = 0.0
     first_seen: float | None = None
+    long_calls: float = 0.0
+    short_calls: float = 0.0
+    recent_bad: float = 0.0
+    recent_good: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from reputation.patterns import KeyStats, PatternFeatures
 from .builders import FAILED, Counters, Learned, hits, signal_input
 
 W = WeightsConfig()
+CFG = ReputationConfig()
 
 
 def by_name(reasons: tuple[Reason, ...]) -> dict[str, Reason]:
@@ -378,14 +379,38 @@ def test_infrastructure_reasons_are_marked() -> None:
 
 
 def test_source_complaints_count_by_their_share() -> None:
-    """A provider's honest callers (passes, voicemails) dilute its campaigns' complaints;
-    a source with complaints only keeps the full weight."""
+    """A provider's honest callers (passes, voicemails, long talks) dilute its campaigns'
+    complaints, smoothed by ``signals.source_pseudo_good`` (1): a source with complaints
+    only keeps almost the full weight."""
+    full = CFG.weights.source_bad * 2.0  # log2(1 + 3) = 2
     (rogue,) = [
         r for r in signals.source(signal_input(), [("ip", "k", Counters(unwanted_607=3.0))])
     ]
+    assert rogue.weight == pytest.approx(full * 3.0 / 4.0)
     mixed = signals.source(
-        signal_input(), [("ip", "k", Counters(unwanted_607=3.0, challenge_passed=9.0))]
+        signal_input(),
+        [("ip", "k", Counters(unwanted_607=3.0, challenge_passed=5.0, long_calls=4.0))],
     )
     bad = next(r for r in mixed if r.signal == "source.ip.bad")
-    assert bad.weight == pytest.approx(rogue.weight * 3.0 / 12.0)
+    assert bad.weight == pytest.approx(full * 3.0 / 13.0)
     assert any(r.signal == "source.ip.good" for r in mixed)
+
+
+def test_source_complaints_counted_once_across_the_keys_of_one_provider() -> None:
+    """The SBC's address and the signing certificate carry the same calls: the same
+    complaints on both are one piece of evidence (the strongest key, the others named)."""
+    c = Counters(unwanted_607=3.0)
+    out = signals.source(signal_input(), [("ip", "a", c), ("spc", "701", c)])
+    bads = [r for r in out if r.signal.endswith(".bad")]
+    assert len(bads) == 1 and "(also SPC)" in bads[0].detail and bads[0].infra
+
+
+def test_recent_source_complaints_are_their_own_reason() -> None:
+    """A burst of complaints in the last minutes (the book's recent window) is how a
+    campaign on a shared source is still seen."""
+    out = signals.source(signal_input(), [("ip", "a", Counters(recent_bad=6.0, recent_good=1.0))])
+    (r,) = out
+    assert r.signal == "source.ip.recent_bad" and r.infra
+    assert r.weight == pytest.approx(
+        CFG.weights.source_recent_bad * CFG.signals.max_multiplier * 6.0 / 8.0
+    )
