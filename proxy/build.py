@@ -5,6 +5,7 @@
   we sent it, To of the response.
 - ``build_cancel``: the CANCEL for a forwarded INVITE (§9.1, §16.10): same Request-URI,
   top Via, From, To, Call-ID, CSeq number and Route.
+- ``trying``: the 100 Trying for an INVITE, straight to bytes;
 - ``invite_facts``: the plain-data ``InviteFacts`` the screener sees.
 - ``apply_forward`` / ``divert_uri``: carry out a screening decision on the request.
 """
@@ -50,6 +51,27 @@ def build_cancel(fwd: Request) -> Request:
     return Request(
         "CANCEL", fwd.uri, Headers(_copy_common(fwd, "CANCEL", fwd.headers.get("to") or ""))
     )
+
+
+def trying(req: Request) -> bytes:
+    """The 100 Trying a proxy sends for an INVITE (§16.2, §8.2.6.1), as bytes: the Via
+    fields, From, To (no tag), Call-ID, CSeq and Timestamp copied as received.
+
+    Why not ``make_response(req, 100).to_bytes()``: one per call on the hot path, and
+    building and checking a header list to serialise it again costs several times more.
+    ``tests/proxy/test_units.py`` holds it to the same bytes."""
+    h = req.headers
+    lines = ["SIP/2.0 100 Trying"]
+    lines += ["Via: " + v for v in h.get_all("via")]
+    lines.append("From: " + (h.get("from") or ""))
+    lines.append("To: " + (h.get("to") or ""))
+    lines.append("Call-ID: " + (h.get("call-id") or ""))
+    lines.append("CSeq: " + (h.get("cseq") or ""))
+    stamp = h.get("timestamp")
+    if stamp is not None:
+        lines.append("Timestamp: " + stamp)
+    lines.append("Content-Length: 0\r\n\r\n")
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape")
 
 
 def _user_of(uri: Uri | None) -> str | None:
@@ -100,7 +122,7 @@ def invite_facts(
 
 def strip_divert_params(uri: Uri) -> Uri:
     """Remove the divert parameters (``sw-callee``, ``sw-decision`` …) that arrive from outside."""
-    if isinstance(uri, SipUri):
+    if isinstance(uri, SipUri) and uri.params:  # most Request-URIs have none
         for p in DIVERT_PARAMS:
             if uri.has_param(p):
                 uri = uri.without_param(p)

@@ -15,13 +15,12 @@ gets 100 Trying and one ``Screen`` effect (the decision comes back through
 from __future__ import annotations
 
 from .ack_cancel import AckAndCancel
-from .build import invite_facts, strip_divert_params
+from .build import invite_facts, strip_divert_params, trying
 from .context import CallContext
 from .effects import Alias, Screen
 from .routing import NoRoute
 from .rules import is_loop, pop_own_routes, reply_peer
 from .sip import Request, SipUri
-from .sip.reply import make_response
 from .sip.uri import AbsoluteUri
 from .transaction import Admission, InviteServer, NonInviteServer
 from .transaction.machine import Transaction
@@ -143,8 +142,7 @@ class RequestHandling(AckAndCancel):
         ctx = CallContext(next(self._ids), routed, req, req_st, server, upstream, in_local, hop)
         self._ctx[key] = ctx
         if m == "INVITE":
-            trying = make_response(req_st, 100, "Trying").to_bytes()
-            self._run(ctx, server, server.send_response(100, trying, now), now)
+            self._run(ctx, server, server.send_response(100, trying(req_st), now), now)
             if initial:
                 ctx.screening = True
                 ctx.facts = invite_facts(routed, peer, now + self.wall_offset, self.trunks)

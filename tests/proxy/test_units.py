@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from proxy.build import trying
 from proxy.config import RateLimitConfig, RouteConfig, parse_listen
 from proxy.ratelimit import RateLimiter, Verdict
 from proxy.routing import NextHop, NextHopError, NoRoute, Router, digits, parse_next_hop
+from proxy.sip import Request, parse_message
+from proxy.sip.reply import make_response
 from spitwall.config import load_config
 from spitwall.logs import setup_logging
 from spitwall.settings import ConfigError
@@ -107,3 +110,27 @@ def test_json_logs_carry_call_id() -> None:
     setup_logging("info", "text", buf)
     logging.getLogger("spitwall.test").info("hello", extra={"call_id": "x"})
     assert buf.getvalue().rstrip().endswith("call_id=x")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "",
+        "Timestamp: 54.3 0.1\r\n",
+        "v: SIP/2.0/TCP h.example:5090;branch=z9hG4bK-2\r\n",
+    ],
+)
+def test_trying_is_the_bytes_make_response_would_send(extra: str) -> None:
+    """``build.trying`` (the hot-path 100) equals ``make_response(req, 100, "Trying")``."""
+    data = (
+        "INVITE sip:+12155550123@10.0.0.1 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.10:5070;branch=z9hG4bK-c1;rport=5070;received=192.0.2.10,"
+        " SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK-c0\r\n"
+        f"{extra}"
+        'From: "Alice" <sip:+12155550100@caller.example>;tag=a1\r\n'
+        "To: <sip:+12155550123@10.0.0.1>\r\nCall-ID: c1@h\r\nCSeq: 7 INVITE\r\n"
+        "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+    req = parse_message(data)
+    assert isinstance(req, Request)
+    assert trying(req) == make_response(req, 100, "Trying").to_bytes()
