@@ -42,10 +42,10 @@ from proxy.transaction.events import (
     TransportFailure,
 )
 from proxy.transaction.machine import Row, Table, Transaction, Trigger, absorb
-from proxy.transaction.timers import DEFAULT_TIMERS, Timer, TimerConfig
+from proxy.transaction.timers import DEFAULT_TIMERS, IdEnum, Timer, TimerConfig
 
 
-class InviteClientState(Enum):
+class InviteClientState(IdEnum):
     CALLING = "Calling"
     PROCEEDING = "Proceeding"
     COMPLETED = "Completed"
@@ -53,7 +53,7 @@ class InviteClientState(Enum):
     TERMINATED = "Terminated"
 
 
-class NonInviteClientState(Enum):
+class NonInviteClientState(IdEnum):
     TRYING = "Trying"
     PROCEEDING = "Proceeding"
     COMPLETED = "Completed"

@@ -54,12 +54,12 @@ from proxy.transaction.events import (
     TimerFired,
     TransportError,
 )
-from proxy.transaction.timers import Timer, TimerConfig
+from proxy.transaction.timers import IdEnum, Timer, TimerConfig
 
 S = TypeVar("S", bound=Enum)
 
 
-class Trigger(Enum):
+class Trigger(IdEnum):
     """What an input means to a machine; timers are triggers in their own right (Timer)."""
 
     START = "start"  # TU: send the request
@@ -95,8 +95,22 @@ _RECEIVED = {1: Trigger.RESPONSE_1XX, 2: Trigger.RESPONSE_2XX, 3: Trigger.RESPON
 _SENT = {1: Trigger.SEND_1XX, 2: Trigger.SEND_2XX, 3: Trigger.SEND_FINAL}
 
 
+_BY_TYPE: dict[type, Trigger] = {
+    Start: Trigger.START,
+    AckBuilt: Trigger.ACK_BUILT,
+    RequestReceived: Trigger.REQUEST,
+    AckReceived: Trigger.ACK,
+    TransportError: Trigger.TRANSPORT_ERROR,
+}
+"""Inputs whose trigger does not depend on their content (one dict lookup, not a match
+over every case)."""
+
+
 def classify(inp: Input) -> TriggerKey | Ignored:
     """The trigger an input stands for, or why it cannot stand for any."""
+    fixed = _BY_TYPE.get(type(inp))
+    if fixed is not None:
+        return fixed
     match inp:
         case TimerFired(timer=timer):
             return timer
@@ -239,15 +253,19 @@ class Transaction(Generic[S]):
         trigger = classify(inp)
         if isinstance(trigger, Ignored):
             return [trigger]
-        name = type(self).__name__
         if not self._started and trigger is not Trigger.START:
-            return [Ignored(f"{name} not started: call start(now) first")]
-        if self.terminated:
-            return [Ignored(f"{name} is terminated")] if trigger in _FROM_TU else []
+            return [Ignored(f"{type(self).__name__} not started: call start(now) first")]
+        if self._state is self._TERMINAL:
+            return [Ignored(f"{type(self).__name__} is terminated")] if trigger in _FROM_TU else []
         row = self._TABLE.get((self._state, trigger))
         if row is None:
             if trigger in _FROM_TU:
-                return [Ignored(f"{name} takes no '{trigger.value}' in state {self._state.name}")]
+                return [
+                    Ignored(
+                        f"{type(self).__name__} takes no '{trigger.value}' "
+                        f"in state {self._state.name}"
+                    )
+                ]
             return []  # network noise the RFC absorbs
         before = self._state
         actions = row.effect(self, inp, now)

@@ -48,10 +48,10 @@ from proxy.transaction.events import (
     TransportFailure,
 )
 from proxy.transaction.machine import Row, Table, Transaction, Trigger, absorb
-from proxy.transaction.timers import DEFAULT_TIMERS, Timer, TimerConfig
+from proxy.transaction.timers import DEFAULT_TIMERS, IdEnum, Timer, TimerConfig
 
 
-class InviteServerState(Enum):
+class InviteServerState(IdEnum):
     PROCEEDING = "Proceeding"
     COMPLETED = "Completed"
     CONFIRMED = "Confirmed"
@@ -59,7 +59,7 @@ class InviteServerState(Enum):
     TERMINATED = "Terminated"
 
 
-class NonInviteServerState(Enum):
+class NonInviteServerState(IdEnum):
     TRYING = "Trying"
     PROCEEDING = "Proceeding"
     COMPLETED = "Completed"

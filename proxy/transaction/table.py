@@ -27,28 +27,34 @@ A transaction that reaches Terminated leaves the table by itself.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
-from enum import Enum
 from itertools import count
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from proxy.transaction.events import Action
 from proxy.transaction.machine import Transaction
+from proxy.transaction.timers import IdEnum
+
+_STALE = object()
+_new_tuple = tuple.__new__
+"""Builds a named tuple without its generated (Python-level) ``__new__``."""
 
 MAGIC_COOKIE = "z9hG4bK"
 """RFC 3261 §8.1.1.7: every branch an RFC 3261 element makes starts with this."""
 
 
-@dataclass(frozen=True, slots=True)
-class ClientKey:
-    """RFC 3261 §17.1.3: top Via branch + CSeq method."""
+class ClientKey(NamedTuple):
+    """RFC 3261 §17.1.3: top Via branch + CSeq method.
+
+    Keys are named tuples (immutable values like the dataclasses elsewhere) because they
+    are hashed on every dict lookup of the core and the table — several per message — and
+    a tuple hashes and compares in C; the two key kinds never compare equal (their lengths
+    and field types differ)."""
 
     branch: str
     method: str
 
 
-@dataclass(frozen=True, slots=True)
-class ServerKey:
+class ServerKey(NamedTuple):
     """RFC 3261 §17.2.3: top Via branch + sent-by + method (ACK filed as INVITE)."""
 
     branch: str
@@ -56,8 +62,7 @@ class ServerKey:
     method: str
 
 
-@dataclass(frozen=True, slots=True)
-class LegacyServerKey:
+class LegacyServerKey(NamedTuple):
     """RFC 3261 §17.2.3 fallback for RFC 2543 requests: the precomputed matching fields
     plus the method (ACK filed as INVITE)."""
 
@@ -76,7 +81,7 @@ def is_rfc3261_branch(branch: str) -> bool:
 def client_key(branch: str, method: str) -> ClientKey:
     """Key of the client transaction a response with this top-Via branch and CSeq method
     belongs to (and of the one created for a request sent with them)."""
-    return ClientKey(branch, method)
+    return _new_tuple(ClientKey, (branch, method))
 
 
 def _server_method(method: str) -> str:
@@ -89,7 +94,7 @@ def _server_method(method: str) -> str:
 def server_key(branch: str, sent_by: str, method: str) -> ServerKey:
     """Key of the server transaction for a request with this top Via branch, sent-by
     (``host[:port]`` as written; the host part compares case-insensitively) and method."""
-    return ServerKey(branch, sent_by.lower(), _server_method(method))
+    return _new_tuple(ServerKey, (branch, sent_by.lower(), _server_method(method)))
 
 
 def legacy_server_key(fields: tuple[str, ...], method: str) -> LegacyServerKey:
@@ -103,7 +108,7 @@ def legacy_server_key(fields: tuple[str, ...], method: str) -> LegacyServerKey:
     return LegacyServerKey(tuple(fields), _server_method(method))
 
 
-class Admission(Enum):
+class Admission(IdEnum):
     """Result of ``TransactionTable.add``."""
 
     ADDED = "added"
@@ -114,7 +119,7 @@ class Admission(Enum):
 class TransactionTable:
     """Live transactions by key, with the earliest timer over all of them."""
 
-    __slots__ = ("_deadline", "_heap", "_seq", "_txs", "max_transactions")
+    __slots__ = ("_deadline", "_heap", "_next", "_seq", "_txs", "max_transactions")
 
     def __init__(self, max_transactions: int = 100_000) -> None:
         self.max_transactions = max_transactions
@@ -123,6 +128,9 @@ class TransactionTable:
         self._deadline: dict[Key, float] = {}
         self._heap: list[tuple[float, int, Key, Transaction[Any]]] = []
         self._seq = count()
+        self._next: float | object | None = _STALE
+        """``get_timer``'s answer until a transaction changes (the runtime asks after
+        every input, most of which change nothing here)."""
 
     def __len__(self) -> int:
         return len(self._txs)
@@ -152,6 +160,7 @@ class TransactionTable:
 
     def remove(self, key: Key) -> Transaction[Any] | None:
         """Forget the transaction under ``key`` (its heap entries go stale)."""
+        self._next = _STALE
         tx = self._txs.pop(key, None)
         self._deadline.pop(key, None)
         if tx is not None:
@@ -160,6 +169,13 @@ class TransactionTable:
 
     def get_timer(self) -> float | None:
         """The earliest deadline over every live transaction, or None."""
+        nxt = self._next
+        if nxt is not _STALE:
+            return nxt  # type: ignore[return-value]
+        self._next = nxt = self._earliest()
+        return nxt
+
+    def _earliest(self) -> float | None:
         heap = self._heap
         while heap:
             deadline, _, key, tx = heap[0]
@@ -178,6 +194,7 @@ class TransactionTable:
     def handle_timer(self, now: float) -> list[tuple[Transaction[Any], list[Action]]]:
         """Fire every transaction timer due by ``now``; terminated ones leave the table."""
         fired: list[tuple[Transaction[Any], list[Action]]] = []
+        self._next = _STALE
         heap = self._heap
         while heap and heap[0][0] <= now:
             deadline, _, key, tx = heapq.heappop(heap)
@@ -198,6 +215,7 @@ class TransactionTable:
 
     def _changed(self, tx: Transaction[Any]) -> None:
         """Hook every filed transaction calls after each input and timer."""
+        self._next = _STALE
         key = cast(Key, tx.key)
         if self._txs.get(key) is not tx:
             return

@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from enum import Enum
 
 
-class Timer(Enum):
+class IdEnum(Enum):
+    """An Enum hashed by identity (its members are singletons, compared by identity).
+
+    Why: ``Enum.__hash__`` is Python code (a hash of the member's name), and the machines
+    look states, triggers and timers up in dicts and sets on every input; the identity
+    hash is the C slot, four times faster, and consistent with Enum equality.
+    """
+
+    __hash__ = object.__hash__
+
+
+class Timer(IdEnum):
     """The timers of RFC 3261 §17 (A-K), RFC 6026 (L, M) and the optional 100 Trying timer."""
 
     A = "A"  # INVITE client: request retransmission, doubling (§17.1.1.2)
