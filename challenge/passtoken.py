@@ -18,6 +18,12 @@ Claims: ``{"caller": "15551230000", "callee": "15557654321", "iat": 1700000000,
 The proxy checks, in order: form, signature, expiry (``iat - 5 <= now < exp``), the
 caller/callee binding against the INVITE (From or P-Asserted-Identity user, Request-URI
 user), then spends the ``jti``.
+
+Several worker processes each verify tokens, and the UA's bridged leg may reach any of
+them: a ``jti`` spent in one must be refused by all. :class:`PassVerifier` therefore takes
+an optional shared spender (the composition root hands it ``Store.spend_pass``, which lets
+the SQLite file decide atomically) and :meth:`PassVerifier.acheck` awaits it after the
+process-local :class:`OneTimeCache` has refused the replays it already knows.
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ import enum
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +63,14 @@ class PassError(enum.IntEnum):
     WRONG_CALLER = 5
     WRONG_CALLEE = 6
     REPLAYED = 7
+    UNRECORDED = 8
+    """The shared record of spent ids could not be written: refused (fail closed)."""
+
+
+SharedSpend = Callable[[str, float, float], Awaitable[bool]]
+"""``(jti, exp, now) → first spender?`` across processes (``reputation.store.Store.spend_pass``)."""
+
+log = logging.getLogger("spitwall.challenge.passtoken")
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,19 +203,41 @@ class PassVerifier:
 
     header = HEADER
 
-    def __init__(self, secret: bytes, cache: OneTimeCache | None = None) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        cache: OneTimeCache | None = None,
+        shared: SharedSpend | None = None,
+    ) -> None:
         self._secret = secret
         self._cache = cache if cache is not None else OneTimeCache()
+        self._shared = shared
 
     def check(
         self, token: str, caller: str | None, callee: str | None, now: float
     ) -> PassClaims | PassError:
+        """Verify and spend in this process only (one process, or tests): the shared
+        spender, if any, is not asked — use :meth:`acheck` where workers share tokens."""
         result = verify(self._secret, token, now, caller=caller, callee=callee)
         if isinstance(result, PassError):
             return result
         if not self._cache.spend(result, now):
             return PassError.REPLAYED
         return result
+
+    async def acheck(
+        self, token: str, caller: str | None, callee: str | None, now: float
+    ) -> PassClaims | PassError:
+        """:meth:`check`, then the shared spender: accepted once across all processes."""
+        result = self.check(token, caller, callee, now)
+        if isinstance(result, PassError) or self._shared is None:
+            return result
+        try:
+            first = await self._shared(result.jti, result.exp, now)
+        except Exception:  # no record of the spend, no call through: say so, refuse
+            log.exception("pass token refused: its spend could not be recorded")
+            return PassError.UNRECORDED
+        return result if first else PassError.REPLAYED
 
 
 def derive(secret: bytes, label: str) -> str:

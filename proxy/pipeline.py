@@ -27,7 +27,10 @@ scored (it leaves the provider; it is not inbound spam).
 
 A call that carries a valid one-time pass token (minted by the challenge UA after the caller
 passed) is forwarded without a second screening, and for ``challenge.pass_remember``
-seconds afterwards the same caller reaches the same callee unchallenged. Every screened
+seconds afterwards the same caller reaches the same callee unchallenged. With a store both
+facts are shared by every worker process: a remembered pass is written to the store (other
+workers read it from memory after their next change-feed sync), and the pass check may
+await the store's once-only spend of the token's id (``PassCheck`` may be async). Every screened
 call is then recorded twice, off the event loop: in the reputation store (the subscriber's
 call history and the counters that feed the next call's score) and in the tamper-evident
 attestation log (verification and decision in one record). Outcomes reported by the core
@@ -37,10 +40,12 @@ attestation log (verification and decision in one record). Outcomes reported by 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -62,9 +67,12 @@ DIVERT_MODE_PARAM = "sw-mode"
 
 
 class PassCheck(Protocol):
-    """Checks a challenge pass token (``challenge.passtoken.PassVerifier`` fits)."""
+    """Checks (and spends) a challenge pass token; may be a coroutine function, for a
+    check that spends the token in a store shared by several worker processes."""
 
-    def __call__(self, token: str, caller: str, callee: str, now: float) -> bool: ...
+    def __call__(
+        self, token: str, caller: str, callee: str, now: float
+    ) -> bool | Awaitable[bool]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +154,7 @@ class CallScreener:
         settings = self.store.users.settings(user_id) if self.store and user_id else None
 
         decision: Decision | None = None
-        passed = self._passed_challenge(facts, call)
+        passed = await self._passed_challenge(facts, call)
         if passed or self.passes_remembered(caller.digits, callee.digits, call.time):
             label = "challenge-passed" if passed else "challenge-remembered"
             # The bridged leg comes from our own UA and carries no Identity: the callee
@@ -319,23 +327,38 @@ class CallScreener:
 
     def remember_pass(self, caller: str, callee: str, until: float) -> None:
         """A caller who passed a challenge reaches this callee unchallenged until ``until``
-        (the challenge UA's outcome report, through the API, calls this)."""
+        (the challenge UA's outcome report, through the API, calls this). With a store the
+        pass is written there too, so that every worker process honours it."""
         a, b = caller.lstrip("+"), callee.lstrip("+")
-        if a and b:
-            self._passes[(a, b)] = until
-            if len(self._passes) > self._remember:
-                now = self.clock()
-                self._passes = {k: v for k, v in self._passes.items() if v > now}
+        if not (a and b):
+            return
+        if self.store is not None:
+            self.store.remember_pass(a, b, until, now=self.clock()).add_done_callback(
+                _log_unremembered
+            )
+            return
+        self._passes[(a, b)] = until
+        if len(self._passes) > self._remember:
+            now = self.clock()
+            self._passes = {k: v for k, v in self._passes.items() if v > now}
 
     def passes_remembered(self, caller: str, callee: str, now: float) -> bool:
-        until = self._passes.get((caller, callee)) if caller and callee else None
+        """Memory only: this process's passes, or with a store every process's."""
+        if not (caller and callee):
+            return False
+        if self.store is not None:
+            return self.store.pass_remembered(caller, callee, now)
+        until = self._passes.get((caller, callee))
         return until is not None and until > now
 
-    def _passed_challenge(self, facts: InviteFacts, call: CallFacts) -> bool:
+    async def _passed_challenge(self, facts: InviteFacts, call: CallFacts) -> bool:
         token = getattr(facts, "pass_token", None)
         if not token or self.passes is None:
             return False
-        return self.passes(token, call.caller or "", call.callee, call.time)
+        ok = self.passes(token, call.caller or "", call.callee, call.time)
+        if inspect.isawaitable(ok):
+            ok = await ok
+        return bool(ok)
 
     # -- records ---------------------------------------------------------------------------
 
@@ -378,6 +401,13 @@ class CallScreener:
             # dicts keep insertion order: drop the oldest tenth in one go
             for key in list(self._recent)[: self._remember // 10]:
                 del self._recent[key]
+
+
+def _log_unremembered(done: Future[None]) -> None:
+    """A pass the store could not record is still honoured here, not by other workers."""
+    exc = done.exception()
+    if exc is not None:
+        log.error("challenge pass not shared with other workers: %s", exc)
 
 
 def _action_name(action: Action, decision: Decision | None) -> str:

@@ -15,7 +15,8 @@ row). Reputation counters travel only when a judgement changed (a 607, a report,
 challenge result: :func:`reputation.counters.note_judgement`), not on every call; the row
 read then carries every process's counts for that key, and increments this process made
 after the fetch was queued are hidden until the next sync. If this process fell so far
-behind that the changes it needs were pruned, the whole state is read again.
+behind that the changes it needs were pruned, the whole state is read again. Challenge
+passes and spent pass-token ids (:mod:`reputation.passes`) travel the same way.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from sqlite_utils import Database
 from .counters import ReputationBook
 from .learned import IdentityStrength, LearnedAllowBook, LearnedNumber
 from .lists import ENTRY_COLUMNS, ListIndex, entries_from_tuples
+from .passes import PassBook, read_pass, read_spent
+from .passes import read_all as read_passes
 from .users import UserDirectory, settings_from_json, token_from_row, user_from_row
 
 Row = Any
@@ -45,6 +48,8 @@ class Snapshot:
     entries: list[tuple[Any, ...]]
     reputation: list[Row]
     learned: list[Row]
+    passes: list[Row] = field(default_factory=list)
+    spent: list[Row] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -58,6 +63,8 @@ class ChangeBatch:
     settings: dict[int, str | None] = field(default_factory=dict)
     learned: dict[tuple[int, str], Row | None] = field(default_factory=dict)
     reputation: dict[tuple[str, str], Row | None] = field(default_factory=dict)
+    passes: dict[tuple[str, str], float | None] = field(default_factory=dict)
+    spent: dict[str, float | None] = field(default_factory=dict)
 
 
 def _tuples(db: Database, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -84,6 +91,7 @@ def read_all(db: Database) -> Snapshot:
     """Every row of in-memory state, from one consistent snapshot."""
     opened = _in_read_txn(db)
     try:
+        passes, spent = read_passes(db)
         return Snapshot(
             seq=last_seq(db),
             users=db.execute("SELECT * FROM users").fetchall(),
@@ -93,6 +101,8 @@ def read_all(db: Database) -> Snapshot:
             entries=_tuples(db, f"SELECT {ENTRY_COLUMNS} FROM list_entries"),
             reputation=db.execute("SELECT * FROM reputation").fetchall(),
             learned=db.execute("SELECT * FROM learned_allow").fetchall(),
+            passes=passes,
+            spent=spent,
         )
     finally:
         if opened:
@@ -117,10 +127,14 @@ def install(
     users: UserDirectory,
     book: ReputationBook,
     learned: LearnedAllowBook,
+    passes: PassBook | None = None,
 ) -> None:
     """Replace the in-memory state by the snapshot (the objects are kept: others hold them)."""
     for x in (lists, users, book, learned):
         x.clear()
+    if passes is not None:
+        passes.clear()
+        passes.load(snap.passes, snap.spent)
     tns: dict[int, list[str]] = {}
     for r in snap.numbers:
         tns.setdefault(int(r["user_id"]), []).append(str(r["tn"]))
@@ -162,8 +176,10 @@ def fetch(db: Database, since: int, limit: int = 20_000) -> ChangeBatch | Snapsh
         batch = ChangeBatch(seq=since if not rows else int(rows[-1][0]), count=len(rows))
         keys: dict[str, set[Any]] = {}
         for _, tbl, k1, k2 in rows:
-            if tbl in ("learned_allow", "reputation"):
+            if tbl in ("learned_allow", "reputation", "challenge_passes"):
                 keys.setdefault(tbl, set()).add((k1, k2))
+            elif tbl == "spent_passes":
+                keys.setdefault(tbl, set()).add(str(k1))
             else:
                 keys.setdefault(tbl, set()).add(int(k1))
         uids = keys.get("users", set()) | keys.get("user_numbers", set())
@@ -196,6 +212,10 @@ def fetch(db: Database, since: int, limit: int = 20_000) -> ChangeBatch | Snapsh
             batch.reputation[(str(kind), str(key))] = db.execute(
                 "SELECT * FROM reputation WHERE key_kind = ? AND key = ?", [kind, key]
             ).fetchone()
+        for caller, callee in keys.get("challenge_passes", ()):
+            batch.passes[(str(caller), str(callee))] = read_pass(db, caller, callee)
+        for jti in keys.get("spent_passes", ()):
+            batch.spent[jti] = read_spent(db, jti)
         return batch
     finally:
         if opened:
@@ -208,6 +228,7 @@ def apply(
     users: UserDirectory,
     book: ReputationBook,
     learned: LearnedAllowBook,
+    passes: PassBook | None = None,
 ) -> None:
     for uid, u in batch.users.items():
         if u is None:
@@ -238,3 +259,14 @@ def apply(
             book.discard(kind, key)
         else:
             book.load_row(r)
+    if passes is not None:
+        for (caller, callee), until in batch.passes.items():
+            if until is None:
+                passes.drop_pass(caller, callee)
+            else:
+                passes.put_pass(caller, callee, until)
+        for jti, expires in batch.spent.items():
+            if expires is None:
+                passes.drop_spent(jti)
+            else:
+                passes.put_spent(jti, expires)

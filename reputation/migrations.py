@@ -218,6 +218,47 @@ def m0004_feed_judgements_only(db: Database) -> None:
         db.execute(f"DROP TRIGGER feed_reputation_{event}")
 
 
+# table → (key 1, key 2) of the challenge-pass tables, for the change feed (insert and
+# update only: expired rows are deleted by time, and every process forgets them by time)
+PASS_FEED_KEYS: dict[str, tuple[str, str]] = {
+    "challenge_passes": ("NEW.caller", "NEW.callee"),
+    "spent_passes": ("NEW.jti", "NULL"),
+}
+
+
+@migrations(name="0005_challenge_passes")
+def m0005_challenge_passes(db: Database) -> None:
+    """Challenge passes shared by worker processes. A caller who passed the challenge is
+    remembered (caller → callee until a time) by whichever process received the UA's
+    report, and a pass token's id may be spent once in all of them: both live in the file,
+    and the change feed carries them to the other processes' memory."""
+    _run(
+        db,
+        """
+CREATE TABLE challenge_passes (
+    caller TEXT NOT NULL,
+    callee TEXT NOT NULL,
+    until REAL NOT NULL,
+    PRIMARY KEY (caller, callee)
+) WITHOUT ROWID;
+CREATE INDEX challenge_passes_until ON challenge_passes(until);
+CREATE TABLE spent_passes (
+    jti TEXT PRIMARY KEY,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX spent_passes_expires ON spent_passes(expires)
+""",
+    )
+    now = "(julianday('now') - 2440587.5) * 86400.0"
+    for table, (k1, k2) in PASS_FEED_KEYS.items():
+        for event in ("INSERT", "UPDATE"):
+            db.execute(
+                f"CREATE TRIGGER feed_{table}_{event.lower()} AFTER {event} ON {table} BEGIN"
+                f" INSERT INTO changes (time, tbl, k1, k2) VALUES ({now}, '{table}', {k1}, {k2});"
+                " END"
+            )
+
+
 def unknown_migrations(db: Database) -> list[str]:
     """Applied steps this code does not know: the file comes from a newer spitwall."""
     known = {m.name for m in migrations._migrations}

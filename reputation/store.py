@@ -9,7 +9,8 @@ token, setting, reputation counter and learned number into memory, and starts th
 :class:`~reputation.writer.Writer`. From then on
 
 * the call path reads only memory: :attr:`lists` (:class:`ListIndex`), :attr:`users`
-  (:class:`UserDirectory`), :attr:`book` (:class:`ReputationBook`), :attr:`learned`;
+  (:class:`UserDirectory`), :attr:`book` (:class:`ReputationBook`), :attr:`learned`,
+  :attr:`passes` (:class:`~reputation.passes.PassBook`: challenge passes, spent token ids);
 * API changes go through ``await store.<change>(...)``: the row is committed first, then the
   in-memory state is updated on the event-loop thread, so the very next lookup sees it and
   nothing the API acknowledged can be lost;
@@ -38,7 +39,7 @@ from urllib.parse import quote
 
 from sqlite_utils import Database
 
-from . import feed, migrations, records
+from . import feed, migrations, passes, records
 from .accounts import AccountsMixin
 from .config import StoreConfig
 from .counters import register_decay
@@ -150,6 +151,7 @@ class Store(AccountsMixin):
         fcfg = feedback_config(config, short_call_seconds)
         self.book = ReputationBook(fcfg.half_life)
         self.learned = LearnedAllowBook()
+        self.passes = passes.PassBook()
         self._load(db)
         self._writer_db = db
         self._writer = Writer(
@@ -229,7 +231,7 @@ class Store(AccountsMixin):
 
     def _load(self, db: Database) -> None:
         snap = feed.read_all(db)
-        feed.install(snap, self.lists, self.users, self.book, self.learned)
+        feed.install(snap, self.lists, self.users, self.book, self.learned, self.passes)
         self._seq = snap.seq
 
     def close(self) -> None:
@@ -403,8 +405,10 @@ class Store(AccountsMixin):
                 db.execute("DELETE FROM feedback_events WHERE time < ?", [horizon])
             # change rows carry the wall-clock time SQLite stamped them with
             db.execute("DELETE FROM changes WHERE time < ?", [wall - FEED_RETENTION])
+            passes.prune(db, wall)
 
         await self.write(fn)
+        self.passes.prune(wall)
         return purged, len(gone)
 
     async def sync(self) -> int:
@@ -417,10 +421,10 @@ class Store(AccountsMixin):
             since = self._seq
             res = await asyncio.wrap_future(self._writer.submit(lambda db: feed.fetch(db, since)))
             if isinstance(res, feed.Snapshot):
-                feed.install(res, self.lists, self.users, self.book, self.learned)
+                feed.install(res, self.lists, self.users, self.book, self.learned, self.passes)
                 self._seq = res.seq
                 return -1
-            feed.apply(res, self.lists, self.users, self.book, self.learned)
+            feed.apply(res, self.lists, self.users, self.book, self.learned, self.passes)
             self._seq = res.seq
             return res.count
 
@@ -524,6 +528,34 @@ class Store(AccountsMixin):
 
     async def mark_voicemail_heard(self, user_id: int, vm_id: int) -> bool:
         return await self.write(lambda db: records.mark_heard(db, user_id, vm_id))
+
+    # ------------------------------------------------------------------ challenge passes
+    def remember_pass(
+        self, caller: str, callee: str, until: float, *, now: float | None = None
+    ) -> Future[None]:
+        """``caller`` (digits) passed a challenge for ``callee``: this process honours it at
+        once, the others after their next :meth:`sync`. The future is done when committed."""
+        t = time.time() if now is None else now
+        self.passes.put_pass(caller, callee, until, t)
+        return self._writer.submit(
+            lambda db: passes.upsert_pass(db, caller, callee, until, t), urgent=True
+        )
+
+    def pass_remembered(self, caller: str, callee: str, now: float) -> bool:
+        """Memory only (the call path): a pass remembered by any process this one has seen."""
+        return self.passes.remembered(caller, callee, now)
+
+    async def spend_pass(self, jti: str, expires: float, now: float | None = None) -> bool:
+        """Spend a pass token's id once across every process sharing the file: True for the
+        first spender. An id known spent is refused from memory; otherwise the file decides
+        (one awaited commit; the event loop is not blocked). Raises ``sqlite3.Error`` or
+        ``WriterClosed`` when the file cannot say (the caller refuses the token)."""
+        t = time.time() if now is None else now
+        if self.passes.is_spent(jti):
+            return False
+        first = await self.write(lambda db: passes.spend(db, jti, expires, t))
+        self.passes.put_spent(jti, expires, t)
+        return first
 
     # ------------------------------------------------------------------ learned allow
     def knows(self, user_id: int, tn: str, strength: IdentityStrength | int) -> bool:

@@ -139,7 +139,8 @@ class Spitwall:
             learned=self.store.learned,
         )
         secret = load_or_create_secret(challenge_secret_path(cfg))
-        passes = PassVerifier(secret)
+        # a token's id is spent once across every worker: the shared file decides
+        passes = PassVerifier(secret, shared=self.store.spend_pass)
 
         targets = DivertTargets()
         if cfg.challenge.enabled:
@@ -379,6 +380,8 @@ class _PassCheck:
     def __init__(self, verifier: PassVerifier) -> None:
         self.verifier = verifier
 
-    def __call__(self, token: str, caller: str, callee: str, now: float) -> bool:
-        result = self.verifier.check(token, caller or None, callee or None, now)
+    async def __call__(self, token: str, caller: str, callee: str, now: float) -> bool:
+        result = await self.verifier.acheck(token, caller or None, callee or None, now)
+        if not isinstance(result, PassClaims):
+            log.warning("pass token refused: %s", result.name, extra={"caller": caller})
         return isinstance(result, PassClaims)

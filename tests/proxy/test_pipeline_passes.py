@@ -7,9 +7,12 @@ check refuses must not open the door.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from attestation.model import IdentityInput, Verdict, Verstat
 from proxy.pipeline import CallScreener, DivertTargets
@@ -93,3 +96,148 @@ async def test_callee_choice_of_voicemail_after_a_failed_challenge(tmp_path: Pat
             assert action.target.endswith(f";sw-vm={int(choice)}"), action.target
     finally:
         store.close()
+
+
+# -- several workers: passes and spent token ids shared through one SQLite file ------------
+#
+# Each worker process has its own Store (own writer thread, own memory) on the same file
+# and its own CallScreener. Two of each on one file, in one loop, are the same arrangement.
+
+SECRET = b"k" * 32
+FAST = StoreConfig(batch_window=0.005)
+
+
+def _worker(store: Store) -> CallScreener:
+    """What the composition root builds per worker: a screener whose pass check spends the
+    token's id in the shared store (compose._PassCheck)."""
+    from challenge.passtoken import PassClaims, PassVerifier
+
+    verifier = PassVerifier(SECRET, shared=store.spend_pass)
+
+    async def check(token: str, caller: str, callee: str, now: float) -> bool:
+        result = await verifier.acheck(token, caller or None, callee or None, now)
+        return isinstance(result, PassClaims)
+
+    s = _screener(accept=False)
+    s.store = store
+    s.passes = check
+    return s
+
+
+def _token(now: float, jti: str | None = None) -> str:
+    from challenge.passtoken import mint
+
+    return mint(SECRET, CALLER, CALLEE, now, 30.0, jti=jti)
+
+
+def _label(action: object) -> str | None:
+    if not isinstance(action, Forward):
+        return None
+    return dict(action.headers).get("X-Spitwall-Score")
+
+
+async def test_a_pass_remembered_by_one_worker_is_honoured_by_another(tmp_path: Path) -> None:
+    path = tmp_path / "reputation.sqlite3"
+    a, b = Store.open(path, FAST), Store.open(path, FAST)
+    try:
+        wa, wb = _worker(a), _worker(b)
+        # worker A hears the UA's report (the API lives there)
+        wa.remember_pass(CALLER, CALLEE, time.time() + 3600)
+        assert _label(await wa.screen(_facts("a1", (), None))) == "0;label=challenge-remembered"
+        # worker B reads memory only on the call path: not yet seen ...
+        assert isinstance(await wb.screen(_facts("b1", (), None)), Divert)
+        await a.write(_nothing)  # queued after the pass: A's pass is committed now
+        assert await b.sync() >= 1  # ... until its change-feed sync (follow() runs it)
+        assert _label(await wb.screen(_facts("b2", (), None))) == "0;label=challenge-remembered"
+        # another pair is not covered; an expired pass is not honoured
+        assert not wb.passes_remembered("15550000000", CALLEE.lstrip("+"), time.time())
+        wa.remember_pass("+15550000000", CALLEE, time.time() - 1)
+        await a.write(_nothing)
+        await b.sync()
+        assert not wb.passes_remembered("15550000000", CALLEE.lstrip("+"), time.time())
+    finally:
+        a.close()
+        b.close()
+    # a worker started later (or restarted) loads the pass from the file
+    c = Store.open(path, FAST)
+    try:
+        assert c.pass_remembered(CALLER.lstrip("+"), CALLEE.lstrip("+"), time.time())
+    finally:
+        c.close()
+
+
+async def test_a_token_spent_in_one_worker_is_refused_by_another(tmp_path: Path) -> None:
+    path = tmp_path / "reputation.sqlite3"
+    a, b = Store.open(path, FAST), Store.open(path, FAST)
+    try:
+        wa, wb = _worker(a), _worker(b)
+        await wa.screen(_facts("orig", ("token;info=<https://x/>",), None))  # diverted
+        token = _token(time.time())
+        leg = await wa.screen(_facts("leg-a", (), token))
+        assert _label(leg) == "0;label=challenge-passed"
+        # no sync in between: the file refuses the second spend
+        assert isinstance(await wb.screen(_facts("leg-b", (), token)), Divert)
+        await b.sync()  # after a sync B knows it from memory
+        jti = _claims(token).jti
+        assert b.passes.is_spent(jti)
+        assert not await b.spend_pass(jti, time.time() + 30)
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_the_same_token_at_two_workers_at_once_opens_one_call(tmp_path: Path) -> None:
+    path = tmp_path / "reputation.sqlite3"
+    a, b = Store.open(path, FAST), Store.open(path, FAST)
+    try:
+        wa, wb = _worker(a), _worker(b)
+        for n in range(20):
+            token = _token(time.time())
+            got = await asyncio.gather(
+                wa.screen(_facts(f"a{n}", (), token)), wb.screen(_facts(f"b{n}", (), token))
+            )
+            passed = [x for x in got if _label(x) == "0;label=challenge-passed"]
+            assert len(passed) == 1, got
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_a_token_whose_spend_cannot_be_recorded_is_refused(tmp_path: Path) -> None:
+    from challenge.passtoken import PassError, PassVerifier
+
+    store = Store.open(tmp_path / "reputation.sqlite3", FAST)
+    store.close()  # the writer is gone: the spend cannot be recorded anywhere
+    v = PassVerifier(SECRET, shared=store.spend_pass)
+    assert await v.acheck(_token(time.time()), CALLER, CALLEE, time.time()) is (
+        PassError.UNRECORDED
+    )
+
+
+async def test_maintain_forgets_passes_and_ids_that_no_longer_matter(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "reputation.sqlite3", FAST)
+    try:
+        now = time.time()
+        await asyncio.wrap_future(store.remember_pass("1", "2", now - 3600, now=now - 7200))
+        assert await store.spend_pass("old", now - 3600, now - 7200)
+        assert await store.spend_pass("new", now + 30, now)
+        await store.maintain(now)
+        assert await store.read(_count("spent_passes")) == 1
+        assert await store.read(_count("challenge_passes")) == 0
+        assert store.passes.is_spent("new") and not store.passes.is_spent("old")
+    finally:
+        store.close()
+
+
+def _nothing(db: Any) -> None:
+    return None
+
+
+def _count(table: str) -> Callable[[Any], int]:
+    return lambda db: int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def _claims(token: str) -> Any:
+    from challenge.passtoken import verify
+
+    return verify(SECRET, token, time.time())

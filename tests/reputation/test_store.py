@@ -26,6 +26,7 @@ ALL_MIGRATIONS = [
     "0002_call_reports",
     "0003_change_feed",
     "0004_feed_judgements_only",
+    "0005_challenge_passes",
 ]
 TABLES = {
     "users", "user_numbers", "tokens", "settings", "list_entries", "reputation",

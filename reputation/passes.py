@@ -1,0 +1,143 @@
+"""Challenge passes shared by every process that screens calls.
+
+Why here: with several worker processes, the one that hears the challenge UA's report
+("this caller passed") is not the one that screens the caller's next call, and a pass
+token's id (``jti``) spent in one worker must not open a second call in another. Both facts
+therefore live in the store's file (tables ``challenge_passes`` and ``spent_passes``,
+migration ``0005_challenge_passes``) and travel to the other processes' memory through the
+change feed, like list entries do.
+
+Theory of operation
+-------------------
+:class:`PassBook` is the in-memory side the call path reads without I/O:
+``remembered(caller, callee, now)`` and ``is_spent(jti)``. The functions below run on
+the store's writer thread. :func:`spend` is the one place where the file, not memory,
+decides: ``INSERT … ON CONFLICT DO NOTHING`` on the ``jti`` key is atomic across processes
+(SQLite's single writer), so of two workers handed the same token at the same moment
+exactly one inserts the row and accepts it. Memory only answers early for ids already
+known to be spent. Rows are kept while they can matter (a pass until its ``until``, a spent
+id until its token's ``exp``) plus :data:`KEEP_AFTER`; writers delete older rows as they
+go, and every process forgets them by time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlite_utils import Database
+
+KEEP_AFTER = 60.0
+"""Seconds a pass or spent id stays in the file after it stopped mattering (clock slack)."""
+PRUNE_AT = 10_000
+"""Memory is swept of stale entries when a map grows past this many entries."""
+
+
+class PassBook:
+    """Remembered passes ``(caller, callee) → until`` and spent token ids ``jti → exp``.
+
+    Numbers are canonical E.164 digits without ``+``. Mutated only on the owning loop's
+    thread (the store's rule for all in-memory state)."""
+
+    def __init__(self) -> None:
+        self._passes: dict[tuple[str, str], float] = {}
+        self._spent: dict[str, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._passes) + len(self._spent)
+
+    def clear(self) -> None:
+        self._passes.clear()
+        self._spent.clear()
+
+    # -- remembered passes
+    def remembered(self, caller: str, callee: str, now: float) -> bool:
+        """Did ``caller`` pass a challenge for ``callee`` that still holds at ``now``?"""
+        until = self._passes.get((caller, callee)) if caller and callee else None
+        return until is not None and until > now
+
+    def put_pass(self, caller: str, callee: str, until: float, now: float | None = None) -> None:
+        """Remember a pass; a later ``until`` wins over an earlier one (as in the file)."""
+        key = (caller, callee)
+        self._passes[key] = max(until, self._passes.get(key, until))
+        if now is not None and len(self._passes) > PRUNE_AT:
+            self._passes = {k: v for k, v in self._passes.items() if v > now}
+
+    def drop_pass(self, caller: str, callee: str) -> None:
+        self._passes.pop((caller, callee), None)
+
+    # -- spent token ids
+    def is_spent(self, jti: str) -> bool:
+        """Known to be spent (by any process whose spend this one has seen)."""
+        return jti in self._spent
+
+    def put_spent(self, jti: str, expires: float, now: float | None = None) -> None:
+        self._spent[jti] = expires
+        if now is not None and len(self._spent) > PRUNE_AT:
+            # an expired token is refused before its id is looked at: forgetting is safe
+            self._spent = {k: v for k, v in self._spent.items() if v > now}
+
+    def drop_spent(self, jti: str) -> None:
+        self._spent.pop(jti, None)
+
+    def prune(self, now: float) -> int:
+        """Forget passes and ids that no longer matter; how many were forgotten."""
+        before = len(self)
+        self._passes = {k: v for k, v in self._passes.items() if v > now}
+        self._spent = {k: v for k, v in self._spent.items() if v > now}
+        return before - len(self)
+
+    def load(self, passes: Iterable[Any], spent: Iterable[Any]) -> None:
+        """Rows ``(caller, callee, until)`` and ``(jti, expires)`` from the file."""
+        for caller, callee, until in passes:
+            self.put_pass(str(caller), str(callee), float(until))
+        for jti, expires in spent:
+            self.put_spent(str(jti), float(expires))
+
+
+# -- on the writer thread ------------------------------------------------------------------
+
+
+def upsert_pass(db: Database, caller: str, callee: str, until: float, now: float) -> None:
+    """Record a pass (the later ``until`` wins); delete passes long over."""
+    db.execute(
+        "INSERT INTO challenge_passes (caller, callee, until) VALUES (?, ?, ?)"
+        " ON CONFLICT (caller, callee) DO UPDATE SET until = max(until, excluded.until)",
+        [caller, callee, until],
+    )
+    db.execute("DELETE FROM challenge_passes WHERE until < ?", [now - KEEP_AFTER])
+
+
+def spend(db: Database, jti: str, expires: float, now: float) -> bool:
+    """Spend ``jti``: True if no process spent it before (the row is new)."""
+    db.execute("DELETE FROM spent_passes WHERE expires < ?", [now - KEEP_AFTER])
+    cur = db.execute(
+        "INSERT INTO spent_passes (jti, expires) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING",
+        [jti, expires],
+    )
+    return cur.rowcount == 1
+
+
+def prune(db: Database, now: float) -> None:
+    """Housekeeping (``Store.maintain``): drop rows that no longer matter."""
+    db.execute("DELETE FROM challenge_passes WHERE until < ?", [now - KEEP_AFTER])
+    db.execute("DELETE FROM spent_passes WHERE expires < ?", [now - KEEP_AFTER])
+
+
+def read_all(db: Database) -> tuple[list[Any], list[Any]]:
+    """Every pass and spent id (inside the caller's read transaction)."""
+    passes = db.execute("SELECT caller, callee, until FROM challenge_passes").fetchall()
+    spent = db.execute("SELECT jti, expires FROM spent_passes").fetchall()
+    return passes, spent
+
+
+def read_pass(db: Database, caller: str, callee: str) -> float | None:
+    r = db.execute(
+        "SELECT until FROM challenge_passes WHERE caller = ? AND callee = ?", [caller, callee]
+    ).fetchone()
+    return None if r is None else float(r[0])
+
+
+def read_spent(db: Database, jti: str) -> float | None:
+    r = db.execute("SELECT expires FROM spent_passes WHERE jti = ?", [jti]).fetchone()
+    return None if r is None else float(r[0])
