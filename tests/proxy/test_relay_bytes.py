@@ -8,9 +8,11 @@ handle, so the general path keeps the last word on odd input.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxy.rules import without_top_via
-from proxy.sip import Response, parse_message
+from proxy.sip import Response, SipParseError, parse_message
 
 OURS = "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKswabc"
 THEIRS = "SIP/2.0/UDP 192.0.2.10:5070;branch=z9hG4bK-c1;rport=5070;received=192.0.2.10"
@@ -77,3 +79,49 @@ def test_shortcut_declines_what_it_does_not_handle(why: str, data: bytes) -> Non
     resp = parse_message(data)
     assert isinstance(resp, Response)
     assert without_top_via(resp, data) is None, why
+
+
+_BASE = _msg(f"Via: {OURS}\r\nVia: {THEIRS}\r\n{REST}Content-Type: application/sdp\r\n", SDP)
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> bytes:
+    data = bytearray(_BASE)
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(data) - 1))
+        op = draw(st.sampled_from(["replace", "delete", "insert"]))
+        b = draw(st.sampled_from([b" ", b"\t", b",", b":", b"\r\n", b"\r\n ", b"v", b"0", b"x"]))
+        if op == "replace":
+            data[i : i + 1] = b
+        elif op == "delete":
+            del data[i]
+        else:
+            data[i:i] = b
+    return bytes(data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_mutated())
+def test_shortcut_never_disagrees_with_the_general_path(data: bytes) -> None:
+    """Whatever parses: the shortcut declines, or the next hop reads its bytes as it
+    reads the general path's (same status line, fields and body, or the same error)."""
+    try:
+        resp = parse_message(data)
+    except SipParseError:
+        return
+    if not isinstance(resp, Response):
+        return
+    out = without_top_via(resp, data)
+    if out is None:
+        return
+    assert _seen(out) == _seen(_general(resp))
+
+
+def _seen(data: bytes) -> object:
+    """What the next hop makes of ``data``: the parse error's reason, or the message."""
+    try:
+        m = parse_message(data)
+    except SipParseError as exc:
+        return exc.reason
+    assert isinstance(m, Response)
+    return (m.status, m.reason, m.body, list(m.headers))
