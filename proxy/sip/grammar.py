@@ -8,8 +8,11 @@ implementation keeps them consistent.
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 from .errors import SipParseError
+
+V = TypeVar("V")
 
 Params = tuple[tuple[str, str | None], ...]
 """Ordered ``(name, value)`` pairs as received; ``None`` for a flag (``;lr``)."""
@@ -18,6 +21,29 @@ TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~:\[\]/&$@?=]+\Z")
 _LWS_RE = re.compile(r"[ \t]+")
+
+
+class Memo(dict[str, V]):
+    """A bounded memo of a pure parse: field text -> its (immutable) parsed value.
+
+    Why: the same field values come back all the time — a call's From and To in each of
+    its messages, ``1 INVITE`` in every call, the Request-URI of a busy callee, our own
+    Route — and a dict lookup costs a fraction of a parse. Only successes are stored (a
+    malformed value is parsed, and refused, every time). When full it starts over: the
+    bound keeps a flood of distinct values from growing memory; what is lost is speed.
+    """
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int = 4096) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key: str, value: V) -> V:
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
 
 
 def bounded_int(text: str, maximum: int) -> int | None:

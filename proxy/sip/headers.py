@@ -15,6 +15,7 @@ from typing import Literal
 from .errors import SipParseError
 from .grammar import (
     TOKEN_CHARS,
+    Memo,
     Params,
     bounded_int,
     drop_param,
@@ -58,6 +59,9 @@ _CALL_ID_RE = re.compile(
     r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+(?:@[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+)?\Z"
 )
 _DIGITS_RE = re.compile(r"[0-9]+\Z")
+_VIA_MEMO: Memo[Via] = Memo()
+_ADDR_MEMO: Memo[NameAddr] = Memo()
+_CSEQ_MEMO: Memo[CSeq] = Memo(256)
 MAX_CSEQ = 2**32 - 1
 """RFC 3261 §8.1.1.5: the CSeq number must fit in 32 bits (new ones stay below 2**31)."""
 
@@ -179,6 +183,13 @@ class Via:
 
 def parse_via(value: str) -> Via:
     """Parse one Via field value (one comma element). 400 ``Bad Via`` when malformed."""
+    via = _VIA_MEMO.get(value)
+    if via is None:
+        via = _VIA_MEMO.put(value, _parse_via(value))
+    return via
+
+
+def _parse_via(value: str) -> Via:
     m = _VIA_FAST_RE.match(value)
     if m is not None:
         name, version, transport, host, port_text, params_text = m.groups()
@@ -389,6 +400,25 @@ def parse_name_addr(value: str, what: str = "Address") -> NameAddr:
     Raises ``SipParseError("Bad <what>")`` (400); ``detail`` says what is wrong (an
     unterminated quoted string, a non-token display name, spaces inside ``<>``, a bad URI).
     """
+    na = _ADDR_MEMO.get(value)
+    if na is None:
+        na = _ADDR_MEMO.put(value, _parse_name_addr(value, what))
+    return na
+
+
+def checked_address(value: str, what: str) -> NameAddr:
+    """:func:`parse_name_addr` for the parser's eager From/To check: one regex match in
+    the common case (the NameAddr it gives parses its URI when read)."""
+    na = _ADDR_MEMO.get(value)
+    if na is None:
+        m = address_fast(value)
+        na = _ADDR_MEMO.put(
+            value, address_from_match(m) if m is not None else _parse_name_addr(value, what)
+        )
+    return na
+
+
+def _parse_name_addr(value: str, what: str) -> NameAddr:
     try:
         m = _NA_FAST_RE.match(value)
         if m is not None:
@@ -456,6 +486,14 @@ class CSeq:
 
 
 def parse_cseq(value: str) -> CSeq:
+    """``CSeq: <number> <method>`` (number below 2**32). 400 ``Bad CSeq`` when malformed."""
+    cseq = _CSEQ_MEMO.get(value)
+    if cseq is None:
+        cseq = _CSEQ_MEMO.put(value, _parse_cseq(value))
+    return cseq
+
+
+def _parse_cseq(value: str) -> CSeq:
     m = _CSEQ_FAST_RE.match(value)
     if m is not None:
         fast = int(m.group(1))

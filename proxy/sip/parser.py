@@ -18,13 +18,11 @@ from .errors import SipParseError
 from .grammar import TOKEN_RE, bounded_int
 from .headers import (
     MAX_CSEQ,
-    address_fast,
-    address_from_match,
     check_call_id,
+    checked_address,
     parse_content_length,
     parse_cseq,
     parse_max_forwards,
-    parse_name_addr,
 )
 from .message import Headers, Message, Request, Response, header_key, known_key
 from .uri import SipUri, parse_uri
@@ -117,42 +115,38 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
         else:
             raise SipParseError("Incomplete Header Section")
     text = head.decode("utf-8", "surrogateescape")
-    nl = text.count("\r\n")
-    if (
-        not lf_only
-        and len(text) <= limits.max_line_length
-        and text.count("\n") == nl
-        and text.count("\r") == nl
-        and "\r\n " not in text
-        and "\r\n\t" not in text
-    ):
-        # Fast path: CRLF only, no folding, no line can be too long.
-        first_eol = text.find("\r\n")
-        start_line = text if first_eol < 0 else text[:first_eol]
-        fields: list[tuple[str, str]] = []
-        keys: list[str] = []
-        if first_eol >= 0:
-            parts = [line.partition(":") for line in text[first_eol + 2 :].split("\r\n")]
+    fields: list[tuple[str, str]] = []
+    keys: list[str] = []
+    folded = True  # until the fast path proves otherwise
+    if not lf_only and len(text) <= limits.max_line_length:
+        lines = text.split("\r\n")
+        n = len(lines) - 1
+        if text.count("\r") == n and text.count("\n") == n:
+            # Fast path: CRLF line ends only, no line can be too long. A folded line or an
+            # unusual name shows up as a name this table does not know.
+            start_line = lines[0]
+            parts = [line.partition(":") for line in lines[1:]]
             known = known_key
             maybe = [known(n) if c else None for n, c, _ in parts]
-            if None in maybe:  # an uncommon name, or a line without a colon: check each
-                for name, colon, value in parts:
+            if None not in maybe:
+                fields = [(n, v.strip(" \t")) for n, _, v in parts]
+                keys = maybe  # type: ignore[assignment]
+                folded = False
+            elif "\r\n " not in text and "\r\n\t" not in text:
+                for name, colon, value in parts:  # uncommon names: check each line
                     key = known(name)
                     if key is None or not colon:
                         name, key = _field_name(name, colon, name + colon + value, start_line)
                     fields.append((name, value.strip(" \t")))
                     keys.append(key)
-            else:
-                fields = [(n, v.strip(" \t")) for n, _, v in parts]
-                keys = maybe  # type: ignore[assignment]
-        folded = False
-    else:
+                folded = False
+    if folded:
         start_line, fields, keys, folded = _split_fields(text, lf_only, limits)
     if len(fields) > limits.max_headers:
         raise SipParseError("Too Many Header Fields", start_line=start_line)
     raw = None
-    if not folded and not lf_only:
-        raw = data[start + len(start_line.encode("utf-8", "surrogateescape")) + 2 : head_end]
+    if not folded and not lf_only:  # the start line ends at the first CRLF
+        raw = data[data.find(b"\r\n", start) + 2 : head_end]
     key_tuple = tuple(keys)
     field_tuple = tuple(fields)
     headers = Headers._parsed(field_tuple, key_tuple, raw)
@@ -169,7 +163,10 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
         _check(msg, key_tuple, field_tuple, headers, is_request)
         body = data[body_at:]
         if "content-length" in key_tuple:
-            n = parse_content_length(field_tuple[key_tuple.index("content-length")][1])
+            cl = field_tuple[key_tuple.index("content-length")][1]
+            n = int(cl) if len(cl) < 10 and cl.isdigit() and cl.isascii() else -1
+            if n < 0:
+                n = parse_content_length(cl)
             if n > len(body):
                 raise SipParseError(
                     "Bad Content-Length", detail=f"Content-Length {n} > {len(body)} octets of body"
@@ -284,9 +281,9 @@ def _check(
     is_request: bool,
 ) -> None:
     """The fields every proxy relies on, checked in a fixed order (so a message with
-    several defects always gets the same reason). The views a proxy reads of every
-    request are cached here; a response's From and To are only checked (one regex each
-    in the common case) and built if someone asks."""
+    several defects always gets the same reason) and their views cached. From and To cost
+    one regex each in the common case, or a memo lookup for a value seen before (a call's
+    From comes back in every message of the call); their URIs are parsed when read."""
     for key, label in _MANDATORY:
         if key not in keys:
             raise SipParseError(f"Missing {label}")
@@ -301,13 +298,8 @@ def _check(
     check_call_id(fields[keys.index("call-id")][1])
     if "max-forwards" in keys:
         cache["mf"] = parse_max_forwards(fields[keys.index("max-forwards")][1])
-    for key, what in (("from", "From"), ("to", "To")):
-        value = fields[keys.index(key)][1]
-        m = address_fast(value)
-        if m is None:
-            cache[key] = parse_name_addr(value, what)  # the careful parser: raises or parses
-        elif is_request:
-            cache[key] = address_from_match(m)
+    cache["from"] = checked_address(fields[keys.index("from")][1], "From")
+    cache["to"] = checked_address(fields[keys.index("to")][1], "To")
     if msg.top_via is None:
         raise SipParseError("Missing Via")
 

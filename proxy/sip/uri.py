@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from .errors import SipParseError
 from .grammar import (
+    Memo,
     Params,
     drop_param,
     format_params,
@@ -48,6 +49,7 @@ _SIP_FAST_RE = re.compile(
 )
 """One-pass match of the common sip: URI (hostname or IPv4 host); anything else (IPv6
 references, errors) takes the step-by-step path, which names the defect."""
+_URI_MEMO: Memo[Uri] = Memo()
 _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 SIP_FAST_BODY = _SIP_FAST_RE.pattern[:-2]
 """The fast-path language without its anchor, for validators that embed a sip: URI
@@ -201,6 +203,13 @@ Uri = SipUri | TelUri | AbsoluteUri
 
 def parse_uri(text: str) -> Uri:
     """Parse an absolute URI. Raises :class:`SipParseError` (400, ``Bad URI``)."""
+    uri = _URI_MEMO.get(text)
+    if uri is None:
+        uri = _URI_MEMO.put(text, _parse_uri(text))
+    return uri
+
+
+def _parse_uri(text: str) -> Uri:
     colon = text.find(":")
     if colon <= 0:
         raise SipParseError("Bad URI", detail=text[:80])

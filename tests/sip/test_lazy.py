@@ -135,3 +135,40 @@ def test_edited_parsed_headers_serialise_like_built_ones(
     for line, (n, v) in zip(lines, parsed.fields, strict=True):
         name, _, value = line.decode("utf-8", "surrogateescape").partition(":")
         assert (name.strip(), value.strip(" \t")) == (n, v)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(addresses(), _ANY_TEXT, sip_uris().map(str)))
+def test_memoised_parses_equal_fresh_ones(text: str) -> None:
+    from proxy.sip.headers import _parse_cseq, _parse_name_addr, _parse_via, parse_cseq, parse_via
+    from proxy.sip.uri import _parse_uri
+
+    for memoised, fresh in (
+        (parse_via, _parse_via),
+        (parse_cseq, _parse_cseq),
+        (parse_uri, _parse_uri),
+        (lambda t: parse_name_addr(t, "To"), lambda t: _parse_name_addr(t, "To")),
+    ):
+        try:
+            expected = fresh(text)
+        except SipParseError as exc:
+            for _ in range(2):  # a refused value is refused again, the same way
+                try:
+                    memoised(text)
+                except SipParseError as again:
+                    assert (again.status, again.reason) == (exc.status, exc.reason)
+                else:
+                    raise AssertionError(f"{memoised} accepted {text!r}")
+            continue
+        assert memoised(text) == expected
+        assert memoised(text) == expected  # from the memo
+
+
+def test_memo_is_bounded() -> None:
+    from proxy.sip.grammar import Memo
+
+    memo: Memo[int] = Memo(3)
+    for i in range(10):
+        memo.put(str(i), i)
+        assert len(memo) <= 3
+    assert memo.get("9") == 9
