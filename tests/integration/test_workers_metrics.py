@@ -57,13 +57,13 @@ def _options_count(text: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
-def _per_worker(metrics_dir: Path) -> dict[str, float]:
-    """Each worker's own OPTIONS count, read from its counter file alone."""
+def per_worker(metrics_dir: Path, method: str) -> dict[str, float]:
+    """Each worker's own count of ``method`` requests, read from its counter file alone."""
     out: dict[str, float] = {}
     for f in sorted(metrics_dir.glob("counter_*.db")):
         for fam in MultiProcessCollector.merge([str(f)], accumulate=False):
             for s in fam.samples:
-                if s.name == "spitwall_sip_requests_total" and s.labels == {"method": "OPTIONS"}:
+                if s.name == "spitwall_sip_requests_total" and s.labels == {"method": method}:
                     out[f.stem] = s.value
     return out
 
@@ -76,7 +76,7 @@ async def _until(cond: Callable[[], bool], timeout: float) -> None:
     await asyncio.wait_for(poll(), timeout)
 
 
-async def _wait_ready(sp: ServeProcess, workers: int, timeout: float = 20.0) -> None:
+async def wait_ready(sp: ServeProcess, workers: int, timeout: float = 20.0) -> None:
     async def both() -> None:
         while not all(
             any(line.strip() == f"ready worker={w}" for line in sp.lines) for w in range(workers)
@@ -104,7 +104,7 @@ async def test_metrics_count_every_workers_requests(tmp_path: Path) -> None:
         str(data),
     )
     try:
-        await _wait_ready(sp, 2)
+        await wait_ready(sp, 2)
         assert not (stale / "counter_999999.db").exists(), "an earlier run's file is merged"
         codes = await asyncio.gather(*(asyncio.to_thread(_probe, port, n) for n in range(REQUESTS)))
         assert codes == [200] * REQUESTS
@@ -112,7 +112,7 @@ async def test_metrics_count_every_workers_requests(tmp_path: Path) -> None:
         await _until(lambda: len(list(stale.glob("gauge_livesum_*.db"))) == 2, 5.0)
         text = await asyncio.to_thread(_scrape, sp.http or ("127.0.0.1", http_port))
         assert _options_count(text) == REQUESTS, text
-        shares = _per_worker(stale)
+        shares = per_worker(stale, "OPTIONS")
         assert len(shares) == 2 and all(v > 0 for v in shares.values()), shares
         assert sum(shares.values()) == REQUESTS
         # live gauges are summed over live workers: one series, no per-process label
