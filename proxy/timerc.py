@@ -41,10 +41,20 @@ class TimerC:
         self._timed.pop(ctx.id, None)
 
     def next_deadline(self) -> float | None:
-        heap = self._heap
-        while heap and not self._valid(heap[0]):
+        """The earliest live deadline (stale entries on top are dropped on the way). The
+        runtime asks after every datagram, so the validity check is inlined here."""
+        heap, timed = self._heap, self._timed
+        while heap:
+            deadline, _, cid = heap[0]
+            ctx = timed.get(cid)
+            if (
+                ctx is not None
+                and not ctx.final_sent
+                and (deadline == ctx.timer_c or deadline == ctx.cancel_deadline)
+            ):
+                return deadline
             heapq.heappop(heap)
-        return heap[0][0] if heap else None
+        return None
 
     def due(self, now: float) -> Iterator[tuple[CallContext, float]]:
         """Each live ``(context, deadline)`` at or before ``now``, earliest first; entries
