@@ -225,6 +225,20 @@ def get_param(params: Params, name: str) -> str | None:
     return None
 
 
+def param_map(params: Params) -> dict[str, str]:
+    """``{lower-case name: value}`` of the first parameter of each name (``""`` for a
+    flag): what :func:`get_param` answers, as one dict a parsed view can keep."""
+    return {n.lower(): "" if v is None else v for n, v in reversed(params)}
+
+
+def lookup_param(pmap: dict[str, str], name: str) -> str | None:
+    """:func:`get_param` over a :func:`param_map`."""
+    value = pmap.get(name)
+    if value is None and not name.islower():
+        value = pmap.get(name.lower())
+    return value
+
+
 def has_param(params: Params, name: str) -> bool:
     lname = name.lower()
     return any(n.lower() == lname for n, _ in params)

@@ -9,7 +9,7 @@ the field, so fields it never touched go out byte-for-byte as they came in.
 from __future__ import annotations
 
 import re
-from dataclasses import FrozenInstanceError, dataclass
+from dataclasses import FrozenInstanceError, dataclass, field
 from typing import Literal
 
 from .errors import SipParseError
@@ -21,9 +21,9 @@ from .grammar import (
     drop_param,
     find_unquoted,
     format_params,
-    get_param,
-    has_param,
     is_token,
+    lookup_param,
+    param_map,
     parse_params,
     quote,
     read_quoted,
@@ -76,6 +76,9 @@ class Via:
     params: Params = ()
     protocol_name: str = "SIP"
     protocol_version: str = "2.0"
+    _pmap: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    """:func:`~proxy.sip.grammar.param_map` of ``params``, made on the first ``param()``
+    (a proxy reads branch, rport, received, alias of the same Via several times)."""
 
     def __str__(self) -> str:
         port = "" if self.port is None else f":{self.port}"
@@ -88,7 +91,11 @@ class Via:
         )
 
     def param(self, name: str) -> str | None:
-        return get_param(self.params, name)
+        pmap = self._pmap
+        if pmap is None:
+            pmap = param_map(self.params)
+            object.__setattr__(self, "_pmap", pmap)
+        return lookup_param(pmap, name)
 
     @property
     def protocol(self) -> str:
@@ -114,7 +121,7 @@ class Via:
 
     @property
     def has_rport(self) -> bool:
-        return has_param(self.params, "rport")
+        return self.param("rport") is not None
 
     @property
     def rport(self) -> int | None:
@@ -244,11 +251,12 @@ class NameAddr:
     first access — the value is the same as an eager parse, only later.
     """
 
-    __slots__ = ("_uri", "_uri_text", "angle", "display_name", "params")
+    __slots__ = ("_pmap", "_uri", "_uri_text", "angle", "display_name", "params")
     __match_args__ = ("uri", "display_name", "params", "angle")
 
     _uri: Uri | None
     _uri_text: str
+    _pmap: dict[str, str] | None
     display_name: str | None
     params: Params
     angle: bool
@@ -266,6 +274,7 @@ class NameAddr:
         _set(self, "display_name", display_name)
         _set(self, "params", params)
         _set(self, "angle", angle)
+        _set(self, "_pmap", None)
 
     @classmethod
     def lazy(
@@ -280,6 +289,7 @@ class NameAddr:
         _set(na, "display_name", display_name)
         _set(na, "params", params)
         _set(na, "angle", angle)
+        _set(na, "_pmap", None)
         return na
 
     @property
@@ -340,7 +350,11 @@ class NameAddr:
         return f"{uri}{format_params(self.params)}"
 
     def param(self, name: str) -> str | None:
-        return get_param(self.params, name)
+        pmap = self._pmap
+        if pmap is None:
+            pmap = param_map(self.params)
+            object.__setattr__(self, "_pmap", pmap)
+        return lookup_param(pmap, name)
 
     @property
     def tag(self) -> str | None:

@@ -264,7 +264,7 @@ class Headers:
 
     def positions(self, name: str) -> list[int]:
         """Indexes of the fields called ``name`` (in order)."""
-        key = header_key(name)
+        key = _KNOWN.get(name) or header_key(name)
         keys = self._keys or self.lookup_keys
         n = keys.count(key)
         if n < 2:
@@ -272,11 +272,13 @@ class Headers:
         return [i for i, k in enumerate(keys) if k == key]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and header_key(name) in (self._keys or self.lookup_keys)
+        return isinstance(name, str) and (_KNOWN.get(name) or header_key(name)) in (
+            self._keys or self.lookup_keys
+        )
 
     def get(self, name: str) -> str | None:
         """Value of the first field called ``name``, or ``None``."""
-        key = header_key(name)
+        key = _KNOWN.get(name) or header_key(name)
         keys = self._keys or self.lookup_keys
         if key in keys:
             return self._fields[keys.index(key)][1]
@@ -284,7 +286,7 @@ class Headers:
 
     def get_all(self, name: str) -> list[str]:
         """Every field value of ``name``, one entry per header line."""
-        key = header_key(name)
+        key = _KNOWN.get(name) or header_key(name)
         keys = self._keys or self.lookup_keys
         n = keys.count(key)
         if n < 2:

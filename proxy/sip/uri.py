@@ -20,7 +20,8 @@ from .grammar import (
     drop_param,
     format_params,
     get_param,
-    has_param,
+    lookup_param,
+    param_map,
     set_param,
     split_checked_params,
     unescape,
@@ -71,6 +72,8 @@ class SipUri:
     _text: str | None = field(default=None, init=False, repr=False, compare=False)
     """The text this URI was parsed from, when ``str()`` would rebuild exactly it (set by
     the parser's fast path): a relayed Request-URI is then formatted once, not per use."""
+    _pmap: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+    """:func:`~proxy.sip.grammar.param_map` of ``params``, made on the first lookup."""
 
     def __str__(self) -> str:
         text = self._text
@@ -113,10 +116,14 @@ class SipUri:
 
     def param(self, name: str) -> str | None:
         """Value of URI parameter ``name`` (case-insensitive); ``""`` for a flag; ``None``."""
-        return get_param(self.params, name)
+        pmap = self._pmap
+        if pmap is None:
+            pmap = param_map(self.params)
+            object.__setattr__(self, "_pmap", pmap)
+        return lookup_param(pmap, name)
 
     def has_param(self, name: str) -> bool:
-        return has_param(self.params, name)
+        return self.param(name) is not None
 
     def with_param(self, name: str, value: str | None = None) -> SipUri:
         """A copy with ``;name[=value]`` set (replacing an existing parameter of that name)."""

@@ -133,6 +133,7 @@ def classify(inp: Input) -> TriggerKey | Ignored:
 
 
 Effect = Callable[[Any, Input, float], list[Action]]
+_KEEP_NONE: frozenset[Timer] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,9 +277,11 @@ class Transaction(Generic[S]):
     def _goto(self, state: S, now: float) -> list[Action]:
         """Enter ``state``: cancel the timers it does not keep, run its entry actions."""
         self._state = state
-        keep = self._KEEP.get(state, frozenset())
-        for timer in [t for t in self._timers if t not in keep]:
-            del self._timers[timer]
+        timers = self._timers
+        if timers:
+            keep = self._KEEP.get(state, _KEEP_NONE)
+            for timer in [t for t in timers if t not in keep]:
+                del timers[timer]
         if state is self._TERMINAL:
             return [Terminated()]
         return self._on_enter(state, now)

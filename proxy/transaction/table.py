@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import heapq
 from itertools import count
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from proxy.transaction.events import Action
 from proxy.transaction.machine import Transaction
@@ -216,10 +216,10 @@ class TransactionTable:
     def _changed(self, tx: Transaction[Any]) -> None:
         """Hook every filed transaction calls after each input and timer."""
         self._next = _STALE
-        key = cast(Key, tx.key)
+        key: Key = tx.key  # type: ignore[assignment]  # set by add()
         if self._txs.get(key) is not tx:
             return
-        if tx.terminated:
+        if tx._state is tx._TERMINAL:  # tx.terminated, without the property call
             self.remove(key)
             return
         actual = tx.get_timer()

@@ -172,3 +172,29 @@ def test_memo_is_bounded() -> None:
         memo.put(str(i), i)
         assert len(memo) <= 3
     assert memo.get("9") == 9
+
+
+CASED_PARAMS = st.lists(
+    st.tuples(
+        st.sampled_from(["branch", "Branch", "rport", "RPORT", "tag", "lr", "x"]),
+        st.one_of(st.none(), TOKEN),
+    ),
+    max_size=5,
+).map(tuple)
+
+
+@given(CASED_PARAMS, st.sampled_from(["branch", "BRANCH", "rport", "tag", "Tag", "lr", "x", "y"]))
+def test_kept_parameter_maps_answer_like_get_param(params: tuple, name: str) -> None:
+    from proxy.sip import Via
+    from proxy.sip.grammar import get_param, has_param
+
+    expected = get_param(params, name)
+    for view in (
+        Via("UDP", "h", None, params),
+        SipUri("h", params=params),
+        NameAddr(SipUri("h"), None, params),
+    ):
+        assert view.param(name) == expected
+        assert view.param(name) == expected  # from the kept map
+    assert SipUri("h", params=params).has_param(name) == has_param(params, name)
+    assert Via("UDP", "h", None, params).has_rport == has_param(params, "rport")
