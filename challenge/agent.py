@@ -34,6 +34,7 @@ from .config import ChallengeConfig, ChallengePaths
 from .divert import DivertProblem, parse_divert, uri_user
 from .outcome import OutcomeReport, OutcomeReporter
 from .passtoken import HEADER, canonical, mint
+from .pjlog import DECOR, console_captured, log_writer
 from .prompts import PromptSet, wav_seconds
 from .recorder import (
     BYTES_PER_SECOND,
@@ -94,6 +95,7 @@ class Agent:
         self.events: collections.deque[tuple[Leg, tuple[Any, ...]]] = collections.deque()
         self.orphans: list[Leg] = []
         self.ep: Any = None
+        self._pj_log: Any = None
         self.acc: UaAccount | None = None
         self.port = 0
         self._durations: dict[str, float] = {}
@@ -104,7 +106,8 @@ class Agent:
 
     def start(self) -> int:
         ep = pj.Endpoint()
-        ep.libCreate()
+        with console_captured():  # pjlib logs its start to stdout before any config
+            ep.libCreate()
         ec = pj.EpConfig()
         ec.uaConfig.threadCnt = 0
         ec.uaConfig.mainThreadOnly = False
@@ -118,6 +121,8 @@ class Agent:
         ec.medConfig.maxMediaPorts = min(4 * ec.uaConfig.maxCalls + 16, 2048)
         ec.logConfig.level = self.log_level
         ec.logConfig.consoleLevel = self.log_level
+        ec.logConfig.writer = self._pj_log = log_writer()  # libDestroy deletes it
+        ec.logConfig.decor = DECOR
         ep.libInit(ec)
         tc = pj.TransportConfig()
         tc.boundAddress = self.cfg.host
