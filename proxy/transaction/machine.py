@@ -134,6 +134,9 @@ def classify(inp: Input) -> TriggerKey | Ignored:
 
 Effect = Callable[[Any, Input, float], list[Action]]
 _KEEP_NONE: frozenset[Timer] = frozenset()
+_RANK = {t: (not t.ends_state, t.value) for t in Timer}
+"""Order among timers due at one instant: those that end a state first, then by name."""
+_isfinite = math.isfinite
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,24 +210,24 @@ class Transaction(Generic[S]):
         Each timer fires at most once per call, so a caller that wakes late gets one
         retransmission rather than a burst (and a huge ``now`` cannot spin the loop).
         """
-        if not math.isfinite(now):
+        if not _isfinite(now):
             return [Ignored(f"now must be a finite number of seconds, got {now!r}")]
-        self._now = max(self._now, now)
+        if now > self._now:
+            self._now = now
         actions: list[Action] = []
         fired: set[Timer] = set()
-        while not self.terminated:
-            due = [
-                (d, not t.ends_state, t.value, t)
-                for t, d in self._timers.items()
-                if d <= now and t not in fired
-            ]
+        timers = self._timers
+        while self._state is not self._TERMINAL:
+            due = [(d, _RANK[t], t) for t, d in timers.items() if d <= now and t not in fired]
             if not due:
                 break
-            timer = min(due)[3]
+            timer = min(due)[2] if len(due) > 1 else due[0][2]
             fired.add(timer)
-            del self._timers[timer]
+            del timers[timer]
             actions.extend(self._dispatch(TimerFired(timer), now))
-        self._changed()
+        listener = self._listener
+        if listener is not None:
+            listener(self)
         return actions
 
     def handle(self, inp: Input, now: float) -> list[Action]:
@@ -233,15 +236,18 @@ class Transaction(Generic[S]):
         ``TimerFired(t)`` fires ``t`` now if it is running, whatever its deadline (tests
         use it to take one row); normal callers use ``handle_timer``.
         """
-        if not math.isfinite(now):
+        if not _isfinite(now):
             return [Ignored(f"now must be a finite number of seconds, got {now!r}")]
-        self._now = max(self._now, now)
+        if now > self._now:
+            self._now = now
         if isinstance(inp, TimerFired):
             if inp.timer not in self._timers:
                 return [Ignored(f"timer {inp.timer.value} is not running")]
             del self._timers[inp.timer]
         actions = self._dispatch(inp, now)
-        self._changed()
+        listener = self._listener
+        if listener is not None:
+            listener(self)
         return actions
 
     def transport_error(self, now: float) -> list[Action]:
@@ -251,9 +257,12 @@ class Transaction(Generic[S]):
     # ----------------------------------------------------------------- engine
 
     def _dispatch(self, inp: Input, now: float) -> list[Action]:
-        trigger = classify(inp)
-        if isinstance(trigger, Ignored):
-            return [trigger]
+        trigger: TriggerKey | None = _BY_TYPE.get(type(inp))
+        if trigger is None:
+            classified = classify(inp)
+            if isinstance(classified, Ignored):
+                return [classified]
+            trigger = classified
         if not self._started and trigger is not Trigger.START:
             return [Ignored(f"{type(self).__name__} not started: call start(now) first")]
         if self._state is self._TERMINAL:
@@ -292,7 +301,7 @@ class Transaction(Generic[S]):
 
     def _start_timer(self, timer: Timer, now: float) -> float | None:
         """Start ``timer`` with its initial duration; None when the transport turns it off."""
-        duration = self.config.duration(timer, reliable=self.reliable)
+        duration = self.config._durations[timer, self.reliable]  # config.duration(...)
         if duration is not None:
             self._timers[timer] = now + duration
             self._intervals[timer] = duration

@@ -12,7 +12,7 @@ retransmissions" timers D, I, J and K are zero (§17.1.1.2, §17.1.2.2, §17.2.1
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 
@@ -73,6 +73,12 @@ class TimerConfig:
     """How long an INVITE server transaction given a ready-made 100 (Trying) waits for the
     TU's own response before sending it (§17.2.1: "within 200 ms")."""
 
+    _durations: dict[tuple[Timer, bool], float | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """``duration()`` answers, by (timer, reliable), filled in at construction (every
+    transaction starts two or three timers)."""
+
     def __post_init__(self) -> None:
         # A zero or negative T1 would make the retransmission timers fire forever at one
         # instant; refuse it here rather than loop in handle_timer.
@@ -86,6 +92,9 @@ class TimerConfig:
             raise ValueError(f"timer_d must be >= 0, got {self.timer_d!r}")
         if not self.trying_delay >= 0:
             raise ValueError(f"trying_delay must be >= 0, got {self.trying_delay!r}")
+        for timer in Timer:
+            for reliable in (False, True):
+                self._durations[timer, reliable] = self._duration(timer, reliable)
 
     @property
     def timeout(self) -> float:
@@ -97,6 +106,9 @@ class TimerConfig:
 
         A zero duration means "at once" (D, I, J, K on reliable transports).
         """
+        return self._durations[timer, reliable]
+
+    def _duration(self, timer: Timer, reliable: bool) -> float | None:
         if timer in _RETRANSMIT and timer is not Timer.TRYING:
             return None if reliable else self.t1
         if timer in (Timer.B, Timer.F, Timer.H, Timer.L, Timer.M):
