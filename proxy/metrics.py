@@ -69,6 +69,7 @@ class ProxyMetrics:
         self._method_children: dict[str, Counter] = {}
         self._code_children: dict[tuple[int, str], Counter] = {}
         self._outcome_children: dict[str, Counter] = {}
+        self._drop_children: dict[str, Counter] = {}
 
     KNOWN_METHODS = frozenset(
         {
@@ -113,4 +114,9 @@ class ProxyMetrics:
         child.inc()
 
     def drop(self, reason: str) -> None:
-        self.drops.labels(reason).inc()
+        """Count a dropped message (a flood of strays or shed requests calls this per
+        datagram, so the labelled child is looked up once)."""
+        child = self._drop_children.get(reason)
+        if child is None:
+            child = self._drop_children[reason] = self.drops.labels(reason)  # type: ignore[assignment]
+        child.inc()
