@@ -35,7 +35,9 @@ Requests (§16.3 → §16.6):
         out (forward tagged, divert, reject);
   forward (§16.6) → Max-Forwards-1 (or 70), Record-Route ``;lr`` on dialog-creating
         requests (two when the transport or address family changes), our Via with a
-        branch hashed from the request's identity.
+        branch hashed from the request's identity; ``X-Spitwall-Pass`` (the challenge
+        UA's pass token, read by the screener) and the fields the decision names are
+        dropped, so a callee never sees a token.
 Responses (§16.7): matched by top Via branch + CSeq method; 100 stops there, other
 provisional and final responses go upstream through the server transaction with our Via
 removed; non-2xx finals are ACKed by the client transaction. Stray responses are dropped
