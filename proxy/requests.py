@@ -22,7 +22,7 @@ from .routing import NoRoute
 from .rules import is_loop, pop_own_routes, reply_peer
 from .sip import Request, SipUri
 from .sip.uri import AbsoluteUri
-from .transaction import Admission, InviteServer, NonInviteServer
+from .transaction import Admission, InviteServer, Key, NonInviteServer
 from .transaction.machine import Transaction
 from .transport.base import Peer
 
@@ -87,17 +87,7 @@ class RequestHandling(AckAndCancel):
             return
         shed_new = (self.draining or self.overloaded) and req.to.tag is None
         if shed_new or self.table.full:
-            self.metrics.overload.inc()
-            self._reply(
-                req_st,
-                key,
-                peer,
-                upstream,
-                503,
-                "Service Unavailable",
-                now,
-                (("Retry-After", str(self.cfg.limits.retry_after)),),
-            )
+            self._overloaded(req_st, key, peer, upstream, now)
             return
         # §16.4 route information preprocessing
         routed, _ = pop_own_routes(req_st, self.local)
@@ -126,17 +116,7 @@ class RequestHandling(AckAndCancel):
         else:
             server = NonInviteServer(reliable=peer.reliable, config=self.timers, now=now)
         if self.table.add(key, server) is not Admission.ADDED:
-            self.metrics.overload.inc()
-            self._reply(
-                req_st,
-                None,
-                peer,
-                upstream,
-                503,
-                "Service Unavailable",
-                now,
-                (("Retry-After", str(self.cfg.limits.retry_after)),),
-            )
+            self._overloaded(req_st, None, peer, upstream, now)
             return
         in_local = self.local.pick(peer.transport, ":" in peer.host)
         ctx = CallContext(next(self._ids), routed, req, req_st, server, upstream, in_local, hop)
@@ -154,6 +134,14 @@ class RequestHandling(AckAndCancel):
             if outcome is not None:
                 self._observe(outcome)
         self._forward(ctx, now)
+
+    def _overloaded(
+        self, req: Request, key: Key | None, peer: Peer, upstream: Peer, now: float
+    ) -> None:
+        """503 + Retry-After: draining, overloaded, or the transaction table is full."""
+        self.metrics.overload.inc()
+        retry = (("Retry-After", str(self.cfg.limits.retry_after)),)
+        self._reply(req, key, peer, upstream, 503, "Service Unavailable", now, retry)
 
     @staticmethod
     def _several_vias(req: Request) -> bool:
