@@ -227,6 +227,11 @@ class PatternConfig:
     listened_short_ratio: float = 0.2
     """``pattern.listened``: share of the caller's answered calls under
     ``short_call_seconds`` at most this."""
+    long_volume_kinds: tuple[str, ...] = ("tn", "origid")
+    """Key kinds whose *long-window* volume (``rate_hour``, ``rate_day``) counts. Not the
+    source IP by default: an address's hour and day describe its provider's day (a campaign
+    that ended hours ago, a busy afternoon), not the call at hand; the fan-out, minute rate
+    and new-caller burst of the address still speak for what is happening now."""
     count_trunk_ips: bool = False
     """Count calls from a configured trunk under their source IP too. Off by default: a
     carrier's SBC carries everybody's calls from one address."""

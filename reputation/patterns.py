@@ -113,9 +113,10 @@ class KeyStats:
     """Source keys: caller numbers in the fan-out window that had never been seen before
     (their first call; anonymous calls count too), not counting this call."""
     new_callers_expected: float | None = None
-    """Source keys: how many such attempts the key's own history (a day-decayed rate since
-    it was first seen) predicts for one fan-out window; None until the key has an hour of
-    history (a burst needs a baseline to stand out from)."""
+    """Source keys: how many such callers the key's own history predicts for one fan-out
+    window (a day-decayed rate since it was first seen, scaled to the hours of the last day
+    in which the key carried calls, so quiet nights do not lower the daytime baseline);
+    None until the key has an hour of history (a burst needs a baseline)."""
     recent_outcomes: float = 0.0
     """Finished attempts decayed with ``recent_half_life`` (the ratios below rest on it)."""
     recent_answer_ratio: float | None = None
@@ -318,6 +319,10 @@ class _Table:
                 dt = max(0.0, now - float(self.newc_t[slot]))
                 c = float(self.newc[slot]) * 0.5 ** (dt / cfg.outcome_half_life)
                 expected = c * k / (1.0 - math.exp(-k * age)) * cfg.fanout_window
+                # that is an average over nights too: scale it to the hours the key is active
+                span = min(24, math.ceil(age / 3600.0))
+                active = _active_hours(self.hours[slot], int(self.hour_mark[slot]), now, span)
+                expected *= span / max(1, active)
         attempts_hour = _window_sum(
             self.minutes[slot], int(self.minute_mark[slot]), int(now // 60), 60
         )
@@ -408,6 +413,14 @@ def _sweep(hour_callees: list[int], callee: int, steps: int, cfg: PatternConfig)
     if steps < cfg.sequential_share * max(1, distinct - 1):
         return 0
     return steps
+
+
+def _active_hours(buckets: npt.NDArray[np.uint32], mark: int, now: float, span: int) -> int:
+    """Hours among the last ``span`` with at least one attempt (buckets still held)."""
+    now_idx = int(now // 3600)
+    lo = max(now_idx - span + 1, mark - buckets.shape[0] + 1)
+    hi = min(mark, now_idx)
+    return sum(1 for h in range(lo, hi + 1) if buckets[h % buckets.shape[0]])
 
 
 def _adjacent_steps(callees: list[int], gap: int) -> int:

@@ -444,6 +444,8 @@ VOLUME_SIGNALS = frozenset(
 )  # fmt: skip
 """Call-volume statistics (``Reason.volume``): not evidence about one call on a shared
 source, and never enough to reject on their own (a wanted broadcast shows them too)."""
+_LONG_WINDOW = frozenset({"pattern.rate_hour", "pattern.rate_day"})
+"""Volume over an hour or a day: counted only for ``patterns.long_volume_kinds``."""
 
 
 def patterns(
@@ -455,12 +457,14 @@ def patterns(
     (:func:`shared_sources`) are not counted: their outcome ratios still are."""
     out: list[Reason] = []
     volume = s.config.patterns.volume_kinds
+    long = s.config.patterns.long_volume_kinds
     for signal, stat in _PATTERN_STATS:
         is_volume = signal in VOLUME_SIGNALS
+        kinds = long if signal in _LONG_WINDOW else volume
         keyed = [
             st
             for st in features.stats
-            if not is_volume or (st.kind in volume and st.kind not in shared)
+            if not is_volume or (st.kind in volume and st.kind in kinds and st.kind not in shared)
         ]
         found = [(r, st) for st in keyed if (r := stat(st, s)) is not None]
         if not found:

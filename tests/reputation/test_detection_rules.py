@@ -122,7 +122,7 @@ GOOD_IP = Counters(long_calls=80.0, challenge_passed=10.0, unwanted_607=2.0, cha
 
 def test_shared_source_volume_is_not_evidence_but_its_outcomes_are() -> None:
     inp = signal_input()
-    busy = _ip(fanout=60, attempts_hour=200, callers=50, answer_ratio=0.1, outcomes=40.0)
+    busy = _ip(fanout=60, attempts_minute=20, callers=50, answer_ratio=0.1, outcomes=40.0)
     feats = PatternFeatures((busy,))
     shared = signals.shared_sources(inp, feats, [("ip", IP, GOOD_IP)])
     assert [r.signal for r in shared] == ["source.ip.shared"] and shared[0].weight == 0
@@ -131,7 +131,7 @@ def test_shared_source_volume_is_not_evidence_but_its_outcomes_are() -> None:
     got = {r.signal for r in signals.patterns(inp, feats, kinds)}
     assert "pattern.low_answer" in got and not got & signals.VOLUME_SIGNALS
     plain = {r.signal for r in signals.patterns(inp, feats)}
-    assert {"pattern.fanout", "pattern.rate_hour"} <= plain
+    assert {"pattern.fanout", "pattern.rate_minute"} <= plain
 
 
 @pytest.mark.parametrize(

@@ -211,8 +211,6 @@ def stats(kind: str = "ip", key: str = "10.0.0.1", **kw: object) -> KeyStats:
     ("kw", "signal"),
     [
         ({"attempts_minute": 12}, "pattern.rate_minute"),
-        ({"attempts_hour": 80}, "pattern.rate_hour"),
-        ({"attempts_day": 400}, "pattern.rate_day"),
         ({"fanout": 30}, "pattern.fanout"),
         ({"concurrent": 15}, "pattern.concurrent"),
         ({"sequential": 2}, "pattern.sequential"),
@@ -226,6 +224,21 @@ def test_pattern_signal_fires(kw: dict[str, object], signal: str) -> None:
     got = by_name(signals.patterns(signal_input(), PatternFeatures((stats(**kw),))))
     assert signal in got and got[signal].weight > 0
     assert got[signal].detail.startswith("source IP 10.0.0.1:")
+
+
+@pytest.mark.parametrize(
+    ("kw", "signal"),
+    [({"attempts_hour": 80}, "pattern.rate_hour"), ({"attempts_day": 400}, "pattern.rate_day")],
+)
+def test_long_window_volume_counts_on_the_caller_and_origid_not_the_address(
+    kw: dict[str, object], signal: str
+) -> None:
+    """An address's hour and day describe its provider's day, not this call
+    (``patterns.long_volume_kinds``)."""
+    for kind, name in (("tn", "caller"), ("origid", "origid")):
+        got = by_name(signals.patterns(signal_input(), PatternFeatures((stats(kind, **kw),))))
+        assert signal in got and got[signal].detail.startswith(f"{name} 10.0.0.1:")
+    assert signals.patterns(signal_input(), PatternFeatures((stats(**kw),))) == ()
 
 
 @pytest.mark.parametrize(
