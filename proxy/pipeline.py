@@ -64,6 +64,9 @@ log = logging.getLogger("spitwall.pipeline")
 
 DIVERT_MODE_PARAM = "sw-mode"
 """Request-URI parameter telling the challenge UA what to do: ``challenge`` or ``voicemail``."""
+DIVERT_REMEMBER = 900.0
+"""Seconds a diverted call's verstat waits for the bridged leg a pass brings (the IVR and
+the caller take well under this; a later pass's leg gets the leg's own verstat)."""
 
 
 class PassCheck(Protocol):
@@ -161,7 +164,7 @@ class CallScreener:
             # should see what the caller's original INVITE proved, not No-TN-Validation.
             verstat = verdict.verstat.value
             if passed and verdict.verstat is Verstat.NONE:
-                verstat = self._diverted_verstat.get((caller.digits, callee.digits), verstat)
+                verstat = self._diverted(caller.digits, callee.digits, call.time) or verstat
             action: Action = Forward(
                 verstat=verstat,
                 headers=(("X-Spitwall-Score", f"0;label={label}"),),
@@ -178,7 +181,8 @@ class CallScreener:
                 # the callee's choice travels in the divert (challenge/__init__.py: sw-vm)
                 action = dataclasses.replace(action, target=f"{action.target};sw-vm={int(vm)}")
             if isinstance(action, Divert) and caller.digits and callee.digits:
-                self._remember_divert(caller.digits, callee.digits, verdict.verstat.value)
+                verstat = verdict.verstat.value
+                self._remember_divert(caller.digits, callee.digits, verstat, call.time)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         kind = _action_name(action, decision)
         if self.store is not None:
@@ -318,12 +322,22 @@ class CallScreener:
             note=f"score {decision.score.value:.1f} band {decision.band}",
         )
 
-    def _remember_divert(self, caller: str, callee: str, verstat: str) -> None:
-        """Keep the original call's verstat for the bridged leg a pass will bring."""
+    def _remember_divert(self, caller: str, callee: str, verstat: str, now: float) -> None:
+        """Keep the original call's verstat for the bridged leg a pass will bring. With a
+        store, in the store: the leg may reach another worker process."""
+        if self.store is not None:
+            until = now + DIVERT_REMEMBER
+            self.store.remember_divert(caller, callee, verstat, until, now=now)
+            return
         self._diverted_verstat[(caller, callee)] = verstat
         if len(self._diverted_verstat) > self._remember:
             for key in list(self._diverted_verstat)[: self._remember // 10]:
                 del self._diverted_verstat[key]
+
+    def _diverted(self, caller: str, callee: str, now: float) -> str | None:
+        if self.store is not None:
+            return self.store.diverted_verstat(caller, callee, now)
+        return self._diverted_verstat.get((caller, callee))
 
     def remember_pass(self, caller: str, callee: str, until: float) -> None:
         """A caller who passed a challenge reaches this callee unchallenged until ``until``

@@ -30,7 +30,7 @@ from sqlite_utils import Database
 from .counters import ReputationBook
 from .learned import IdentityStrength, LearnedAllowBook, LearnedNumber
 from .lists import ENTRY_COLUMNS, ListIndex, entries_from_tuples
-from .passes import PassBook, read_pass, read_spent
+from .passes import PassBook, Rows, read_divert, read_pass, read_spent
 from .passes import read_all as read_passes
 from .users import UserDirectory, settings_from_json, token_from_row, user_from_row
 
@@ -48,8 +48,7 @@ class Snapshot:
     entries: list[tuple[Any, ...]]
     reputation: list[Row]
     learned: list[Row]
-    passes: list[Row] = field(default_factory=list)
-    spent: list[Row] = field(default_factory=list)
+    passes: Rows = field(default_factory=Rows)
 
 
 @dataclass(slots=True)
@@ -65,6 +64,7 @@ class ChangeBatch:
     reputation: dict[tuple[str, str], Row | None] = field(default_factory=dict)
     passes: dict[tuple[str, str], float | None] = field(default_factory=dict)
     spent: dict[str, float | None] = field(default_factory=dict)
+    diverts: dict[tuple[str, str], tuple[str, float] | None] = field(default_factory=dict)
 
 
 def _tuples(db: Database, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -91,7 +91,6 @@ def read_all(db: Database) -> Snapshot:
     """Every row of in-memory state, from one consistent snapshot."""
     opened = _in_read_txn(db)
     try:
-        passes, spent = read_passes(db)
         return Snapshot(
             seq=last_seq(db),
             users=db.execute("SELECT * FROM users").fetchall(),
@@ -101,8 +100,7 @@ def read_all(db: Database) -> Snapshot:
             entries=_tuples(db, f"SELECT {ENTRY_COLUMNS} FROM list_entries"),
             reputation=db.execute("SELECT * FROM reputation").fetchall(),
             learned=db.execute("SELECT * FROM learned_allow").fetchall(),
-            passes=passes,
-            spent=spent,
+            passes=read_passes(db),
         )
     finally:
         if opened:
@@ -134,7 +132,7 @@ def install(
         x.clear()
     if passes is not None:
         passes.clear()
-        passes.load(snap.passes, snap.spent)
+        passes.load(snap.passes)
     tns: dict[int, list[str]] = {}
     for r in snap.numbers:
         tns.setdefault(int(r["user_id"]), []).append(str(r["tn"]))
@@ -176,7 +174,7 @@ def fetch(db: Database, since: int, limit: int = 20_000) -> ChangeBatch | Snapsh
         batch = ChangeBatch(seq=since if not rows else int(rows[-1][0]), count=len(rows))
         keys: dict[str, set[Any]] = {}
         for _, tbl, k1, k2 in rows:
-            if tbl in ("learned_allow", "reputation", "challenge_passes"):
+            if tbl in ("learned_allow", "reputation", "challenge_passes", "challenge_diverts"):
                 keys.setdefault(tbl, set()).add((k1, k2))
             elif tbl == "spent_passes":
                 keys.setdefault(tbl, set()).add(str(k1))
@@ -216,6 +214,8 @@ def fetch(db: Database, since: int, limit: int = 20_000) -> ChangeBatch | Snapsh
             batch.passes[(str(caller), str(callee))] = read_pass(db, caller, callee)
         for jti in keys.get("spent_passes", ()):
             batch.spent[jti] = read_spent(db, jti)
+        for caller, callee in keys.get("challenge_diverts", ()):
+            batch.diverts[(str(caller), str(callee))] = read_divert(db, caller, callee)
         return batch
     finally:
         if opened:
@@ -270,3 +270,8 @@ def apply(
                 passes.drop_spent(jti)
             else:
                 passes.put_spent(jti, expires)
+        for (caller, callee), got in batch.diverts.items():
+            if got is None:
+                passes.drop_divert(caller, callee)
+            else:
+                passes.put_divert(caller, callee, got[0], got[1])

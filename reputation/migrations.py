@@ -259,6 +259,33 @@ CREATE INDEX spent_passes_expires ON spent_passes(expires)
             )
 
 
+@migrations(name="0006_challenge_diverts")
+def m0006_challenge_diverts(db: Database) -> None:
+    """What a diverted call's identity proved (its verstat), for the bridged leg the
+    challenge UA places after a pass: that leg may reach another worker process than the
+    one that diverted the call, and the callee must still see the original verstat."""
+    _run(
+        db,
+        """
+CREATE TABLE challenge_diverts (
+    caller TEXT NOT NULL,
+    callee TEXT NOT NULL,
+    verstat TEXT NOT NULL,
+    until REAL NOT NULL,
+    PRIMARY KEY (caller, callee)
+) WITHOUT ROWID;
+CREATE INDEX challenge_diverts_until ON challenge_diverts(until)
+""",
+    )
+    now = "(julianday('now') - 2440587.5) * 86400.0"
+    for event in ("INSERT", "UPDATE"):
+        db.execute(
+            f"CREATE TRIGGER feed_challenge_diverts_{event.lower()} AFTER {event}"
+            f" ON challenge_diverts BEGIN INSERT INTO changes (time, tbl, k1, k2) VALUES ({now},"
+            " 'challenge_diverts', NEW.caller, NEW.callee); END"
+        )
+
+
 def unknown_migrations(db: Database) -> list[str]:
     """Applied steps this code does not know: the file comes from a newer spitwall."""
     known = {m.name for m in migrations._migrations}

@@ -545,6 +545,21 @@ class Store(AccountsMixin):
         """Memory only (the call path): a pass remembered by any process this one has seen."""
         return self.passes.remembered(caller, callee, now)
 
+    def remember_divert(
+        self, caller: str, callee: str, verstat: str, until: float, *, now: float | None = None
+    ) -> Future[None]:
+        """The verstat of a call diverted to the challenge UA, for the bridged leg a pass
+        brings (which may reach another process). Memory now, file within a batch window."""
+        t = time.time() if now is None else now
+        self.passes.put_divert(caller, callee, verstat, until, t)
+        return self._writer.submit(
+            lambda db: passes.upsert_divert(db, caller, callee, verstat, until, t)
+        )
+
+    def diverted_verstat(self, caller: str, callee: str, now: float) -> str | None:
+        """Memory only (the call path): see :meth:`remember_divert`."""
+        return self.passes.diverted_verstat(caller, callee, now)
+
     async def spend_pass(self, jti: str, expires: float, now: float | None = None) -> bool:
         """Spend a pass token's id once across every process sharing the file: True for the
         first spender. An id known spent is refused from memory; otherwise the file decides

@@ -241,3 +241,25 @@ def _claims(token: str) -> Any:
     from challenge.passtoken import verify
 
     return verify(SECRET, token, time.time())
+
+
+async def test_the_bridged_leg_at_another_worker_carries_the_original_verstat(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "reputation.sqlite3"
+    a, b = Store.open(path, FAST), Store.open(path, FAST)
+    try:
+        wa, wb = _worker(a), _worker(b)
+        # the caller's signed INVITE reaches worker A and is diverted to the challenge UA
+        assert isinstance(
+            await wa.screen(_facts("orig", ("token;info=<https://x/>",), None)), Divert
+        )
+        await a.write(_nothing)
+        await b.sync()
+        # the UA's bridged leg (no Identity, a pass token) reaches worker B
+        leg = await wb.screen(_facts("leg", (), _token(time.time())))
+        assert isinstance(leg, Forward) and _label(leg) == "0;label=challenge-passed"
+        assert leg.verstat == Verstat.PASSED.value
+    finally:
+        a.close()
+        b.close()

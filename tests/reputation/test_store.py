@@ -27,6 +27,7 @@ ALL_MIGRATIONS = [
     "0003_change_feed",
     "0004_feed_judgements_only",
     "0005_challenge_passes",
+    "0006_challenge_diverts",
 ]
 TABLES = {
     "users", "user_numbers", "tokens", "settings", "list_entries", "reputation",
