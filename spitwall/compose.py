@@ -59,6 +59,10 @@ SINGLE_SYNC_INTERVAL = 1.0
 """Seconds between a worker's reads of the store's change feed (``proxy.workers`` > 1):
 a list change made over the API (worker 0) reaches the other workers' calls this fast."""
 
+MAINTENANCE_INTERVAL = 3600.0
+"""Seconds between the store's housekeeping runs (expired list entries, decayed counters,
+old call history, the change feed, spent passes): worker 0 only, the file is shared."""
+
 DEV_PKI_SPC = "SPITWALL-DEV"
 DEV_PKI_MARGIN = 86400.0
 """Re-create the dev PKI when a certificate would expire within this many seconds."""
@@ -104,6 +108,7 @@ class Spitwall:
         self.challenge_proc: subprocess.Popen[bytes] | None = None
         self.dev_pki: Any = None
         self._follow: asyncio.Task[None] | None = None
+        self._maintain: asyncio.Task[None] | None = None
 
     async def start(self, http: bool = True) -> list[Bound]:
         cfg = self.cfg
@@ -126,6 +131,8 @@ class Spitwall:
         # add` run beside a live server): follow the shared file's change feed.
         interval = WORKER_SYNC_INTERVAL if cfg.proxy.workers > 1 else SINGLE_SYNC_INTERVAL
         self._follow = asyncio.create_task(self.store.follow(interval))
+        if self.worker == 0:
+            self._maintain = asyncio.create_task(_maintenance(self.store, MAINTENANCE_INTERVAL))
         self.audit = open_audit_log(att, cfg.data_dir, logger=logging.getLogger("spitwall.audit"))
         await self.audit.start()
         verifier: Verifier | None = None
@@ -283,10 +290,11 @@ class Spitwall:
                 self.challenge_proc.kill()
         if self.runtime is not None:
             await self.runtime.stop(grace)
-        if self._follow is not None:
-            self._follow.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follow
+        for task in (self._follow, self._maintain):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.audit is not None:
             await self.audit.close()
         if self.certs is not None:
@@ -296,6 +304,19 @@ class Spitwall:
                 await self.x5u_server.stop()
         if self.store is not None:
             await self.store.aclose()
+
+
+async def _maintenance(store: Store, interval: float) -> None:
+    """``Store.maintain`` every ``interval`` seconds, for as long as the process serves."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            purged, pruned = await store.maintain()
+            log.info(
+                "store housekeeping", extra={"list_entries_purged": purged, "keys_pruned": pruned}
+            )
+        except Exception:  # housekeeping must never stop the proxy; try again next time
+            log.exception("store housekeeping failed")
 
 
 def _ensure_dev_pki(directory: Path, base_url: str) -> PkiManifest:

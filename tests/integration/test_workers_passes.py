@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -176,3 +177,40 @@ async def test_a_pass_token_opens_one_call_across_workers(bed: Bed) -> None:
     labels = await _calls(bed, caller, header=f"X-Spitwall-Pass: {token}")
     assert labels.count("0;label=challenge-passed") == 1, labels
     _both_workers_screened(bed)
+
+
+async def test_housekeeping_prunes_the_shared_file(tmp_path: Path) -> None:
+    """Worker 0's hourly ``Store.maintain`` (here without the hour) drops spent ids and
+    change-feed rows nobody needs any more."""
+    from reputation.config import StoreConfig
+    from reputation.store import FEED_RETENTION, Store
+    from spitwall.compose import _maintenance
+
+    store = Store.open(tmp_path / "r.sqlite3", StoreConfig(batch_window=0.005))
+    try:
+        now = time.time()
+        assert await store.spend_pass("old", now - 3600, now - 7200)
+        await store.write(
+            lambda db: db.execute(
+                "UPDATE changes SET time = ? WHERE tbl = 'spent_passes'",
+                [now - FEED_RETENTION - 10],
+            )
+        )
+
+        def rows(db: Any) -> tuple[int, int]:
+            spent = db.execute("SELECT count(*) FROM spent_passes").fetchone()[0]
+            changes = db.execute("SELECT count(*) FROM changes").fetchone()[0]
+            return int(spent), int(changes)
+
+        assert await store.read(rows) == (1, 1)
+        task = asyncio.create_task(_maintenance(store, 0.0))
+        try:
+            for _ in range(200):
+                if await store.read(rows) == (0, 0):
+                    break
+                await asyncio.sleep(0)
+            assert await store.read(rows) == (0, 0)
+        finally:
+            task.cancel()
+    finally:
+        store.close()
