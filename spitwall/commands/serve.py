@@ -222,7 +222,11 @@ def _run_workers(cfg: SpitwallConfig, grace: float, full: bool, cfg_path: Path |
     if full:
         _prepare_shared_files(cfg)
     # /metrics (worker 0) must count every worker: metric values go to shared files
-    metrics = prepare_multiprocess_metrics(multiprocess_metrics_dir(cfg.data_dir))
+    try:
+        metrics = prepare_multiprocess_metrics(multiprocess_metrics_dir(cfg.data_dir))
+    except OSError as exc:
+        why = f"cannot prepare the workers' metrics directory: {exc}"
+        raise ConfigError("data_dir", why) from None
     pids: list[int] = []
     for w in range(cfg.proxy.workers):
         pid = os.fork()

@@ -12,6 +12,7 @@ import asyncio
 import re
 import secrets
 import socket
+import sys
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -124,3 +125,28 @@ async def test_metrics_count_every_workers_requests(tmp_path: Path) -> None:
         assert await sp.stop() == 0
     # a worker that exits leaves no live gauges behind
     assert not list(stale.glob("gauge_livesum_*.db"))
+
+
+async def test_an_unusable_metrics_directory_is_a_config_error(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "data"
+    not_a_dir.write_text("a file where the data directory should be")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "spitwall",
+        "serve",
+        "--proxy-only",
+        "--workers",
+        "2",
+        "--listen",
+        f"udp:127.0.0.1:{free_port()}",
+        "--http",
+        "",
+        "--data-dir",
+        str(not_a_dir),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2, err
+    assert b"data_dir" in err and b"metrics directory" in err, err
