@@ -219,6 +219,11 @@ class PatternConfig:
     burst_factor: float = 4.0
     """``pattern.new_caller_burst``: ... and at least this many times what the key's own
     history predicts for the window (a big carrier always brings new numbers)."""
+    burst_min_history: float = 21_600.0
+    """``pattern.new_caller_burst``: seconds of history a source key needs before its
+    baseline is trusted. Everybody is new while a deployment (or a key) warms up, and the
+    morning's rising traffic would look like a burst against an hour-old baseline; a young
+    key is not shared yet, so its fan-out still speaks."""
     listened_seconds: float = 12.0
     """``pattern.listened``: mean talk time of the caller's answered calls at least this."""
     listened_voicemails: float = 3.0

@@ -116,7 +116,7 @@ class KeyStats:
     """Source keys: how many such callers the key's own history predicts for one fan-out
     window (a day-decayed rate since it was first seen, scaled to the hours of the last day
     in which the key carried calls, so quiet nights do not lower the daytime baseline);
-    None until the key has an hour of history (a burst needs a baseline)."""
+    None until the key has ``burst_min_history`` of history (a burst needs a baseline)."""
     recent_outcomes: float = 0.0
     """Finished attempts decayed with ``recent_half_life`` (the ratios below rest on it)."""
     recent_answer_ratio: float | None = None
@@ -313,7 +313,7 @@ class _Table:
             callers = len({w if w >= 0 else -w - 1 for w in who})
             new_callers = len({w for t, w in zip(ts, who, strict=True) if w < 0 and t > t_fan})
             age = now - float(self.first[slot])
-            if age >= 3600.0:
+            if age >= cfg.burst_min_history:
                 # decayed count C of a steady rate r over age a: C = r (1 - e^-ka) / k
                 k = math.log(2) / cfg.outcome_half_life
                 dt = max(0.0, now - float(self.newc_t[slot]))

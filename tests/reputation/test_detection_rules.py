@@ -81,11 +81,11 @@ def test_source_keys_remember_distinct_and_never_seen_callers() -> None:
     known = PatternKeys(caller="13125550000", source_ip=IP)
     p.observe_attempt("k", known, "16465550000", T0)
     for i in range(3):  # the known caller again: not new
-        p.observe_attempt(f"k{i}", known, f"1646555100{i}", T0 + 4000 + i)
+        p.observe_attempt(f"k{i}", known, f"1646555100{i}", T0 + 30000 + i)
     for i in range(4):  # four never-seen numbers
         keys = PatternKeys(caller=f"1415555{i:04d}", source_ip=IP)
-        p.observe_attempt(f"n{i}", keys, f"1646555200{i}", T0 + 4010 + i)
-    st = stats(p, PatternKeys(source_ip=IP), T0 + 4020, "16465553000").get("ip")
+        p.observe_attempt(f"n{i}", keys, f"1646555200{i}", T0 + 30010 + i)
+    st = stats(p, PatternKeys(source_ip=IP), T0 + 30020, "16465553000").get("ip")
     assert st is not None
     assert st.callers == 5 and st.new_callers == 4
     assert st.new_callers_expected is not None and st.new_callers_expected < 4
