@@ -390,29 +390,41 @@ def _windows(st: KeyStats, day: float | None, recent: float | None) -> list[tupl
     return out
 
 
-def _low_answer(st: KeyStats, s: SignalInput) -> _Found:
-    for r, when in _windows(st, st.answer_ratio, st.recent_answer_ratio):
-        if r <= s.config.patterns.answer_ratio:
-            return s.config.weights.pattern_low_answer, f"answer ratio {r:.0%}{when}"
+def _ratio(
+    st: KeyStats,
+    windows: tuple[float | None, float | None],
+    fires: Callable[[float], bool],
+    weight: float,
+    text: Callable[[float], str],
+) -> _Found:
+    """The first window (day, then recent) whose ratio fires, as (weight, evidence)."""
+    for r, when in _windows(st, *windows):
+        if fires(r):
+            return weight, text(r) + when
     return None
+
+
+def _low_answer(st: KeyStats, s: SignalInput) -> _Found:
+    cfg = s.config.patterns
+    return _ratio(st, (st.answer_ratio, st.recent_answer_ratio),
+                  lambda r: r <= cfg.answer_ratio, s.config.weights.pattern_low_answer,
+                  lambda r: f"answer ratio {r:.0%}")  # fmt: skip
 
 
 def _short_calls(st: KeyStats, s: SignalInput) -> _Found:
     cfg = s.config.patterns
-    for r, when in _windows(st, st.short_ratio, st.recent_short_ratio):
-        if r >= cfg.short_ratio:
-            text = f"{r:.0%} of answered calls under {cfg.short_call_seconds:g} s{when}"
-            return s.config.weights.pattern_short_calls, text
-    return None
+    short = f"of answered calls under {cfg.short_call_seconds:g} s"
+    return _ratio(st, (st.short_ratio, st.recent_short_ratio),
+                  lambda r: r >= cfg.short_ratio, s.config.weights.pattern_short_calls,
+                  lambda r: f"{r:.0%} {short}")  # fmt: skip
 
 
 def _early_cancel(st: KeyStats, s: SignalInput) -> _Found:
     cfg = s.config.patterns
-    for r, when in _windows(st, st.early_cancel_ratio, st.recent_early_cancel_ratio):
-        if r >= cfg.early_cancel_ratio:
-            text = f"{r:.0%} of calls cancelled within {cfg.early_cancel_seconds:g} s{when}"
-            return s.config.weights.pattern_early_cancel, text
-    return None
+    early = f"of calls cancelled within {cfg.early_cancel_seconds:g} s"
+    return _ratio(st, (st.early_cancel_ratio, st.recent_early_cancel_ratio),
+                  lambda r: r >= cfg.early_cancel_ratio, s.config.weights.pattern_early_cancel,
+                  lambda r: f"{r:.0%} {early}")  # fmt: skip
 
 
 def _graded_text(
