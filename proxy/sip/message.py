@@ -193,12 +193,15 @@ class Headers:
         return h
 
     @classmethod
-    def _trusted(cls, fields: tuple[tuple[str, str], ...]) -> Headers:
-        """Fields whose names are known spellings and whose values came out of a parsed
-        message (no CR/LF): skip the per-field check (responses built from a request)."""
+    def _trusted(
+        cls, fields: tuple[tuple[str, str], ...], keys: tuple[str, ...] | None = None
+    ) -> Headers:
+        """Fields whose names are tokens and whose values came out of a parsed message (no
+        CR/LF), with their lookup keys if known: skip the per-field check (responses
+        built from a request)."""
         h = cls.__new__(cls)
         h._fields = fields
-        h._keys = None
+        h._keys = keys
         h._cache = {}
         h._raw = None
         h._lines = None
@@ -537,6 +540,12 @@ class _Common:
 
 
 def _top_via(h: Headers) -> Via | None:
+    keys = h._keys or h.lookup_keys
+    if "via" not in keys:
+        return None
+    value = h._fields[keys.index("via")][1]
+    if "," not in value and value.strip():
+        return parse_via(value.strip())
     for value in h.get_all("via"):
         if "," not in value:
             if value:
@@ -548,14 +557,19 @@ def _top_via(h: Headers) -> Via | None:
     return None
 
 
-def _with_length(headers: Headers, body: bytes) -> Headers:
+def _block(headers: Headers, body: bytes) -> bytes:
+    """The header block with Content-Length set to ``len(body)`` (added at the end when
+    missing, rewritten in place when wrong, one field kept when repeated)."""
     keys = headers._keys or headers.lookup_keys
     n = len(body)
-    if keys.count("content-length") == 1:
+    count = keys.count("content-length")
+    if count == 1:
         cl = headers._fields[keys.index("content-length")][1]
         if cl == str(n) or bounded_int(cl, n) == n:
-            return headers
-    return headers.replace("Content-Length", str(n))
+            return headers.to_bytes()
+    elif count == 0:
+        return headers.to_bytes() + b"Content-Length: %d\r\n" % n
+    return headers.replace("Content-Length", str(n)).to_bytes()
 
 
 @dataclass(frozen=True, slots=True)
@@ -571,7 +585,7 @@ class Request(_Common):
     def to_bytes(self) -> bytes:
         """Wire form; Content-Length is set to ``len(body)`` if missing or wrong."""
         start = f"{self.method} {self.uri} {self.version}\r\n".encode("utf-8", "surrogateescape")
-        return start + _with_length(self.headers, self.body).to_bytes() + b"\r\n" + self.body
+        return start + _block(self.headers, self.body) + b"\r\n" + self.body
 
     def with_headers(self, headers: Headers) -> Request:
         return Request(self.method, self.uri, headers, self.body, self.version)
@@ -600,7 +614,7 @@ class Response(_Common):
 
     def to_bytes(self) -> bytes:
         start = f"{self.version} {self.status} {self.reason}\r\n".encode("utf-8", "surrogateescape")
-        return start + _with_length(self.headers, self.body).to_bytes() + b"\r\n" + self.body
+        return start + _block(self.headers, self.body) + b"\r\n" + self.body
 
     def with_headers(self, headers: Headers) -> Response:
         return Response(self.status, self.reason, headers, self.body, self.version)

@@ -97,11 +97,11 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
     if len(data) > limits.max_message_size:
         raise SipParseError("Message Too Large", 513, detail=f"{len(data)} bytes")
     start = 0
-    while data.startswith(b"\r\n", start) or data.startswith(b"\n", start):
-        start += 2 if data[start] == 13 else 1
+    if data[:1] in b"\r\n":
+        while data.startswith(b"\r\n", start) or data.startswith(b"\n", start):
+            start += 2 if data[start] == 13 else 1
     end = data.find(b"\r\n\r\n", start)
-    if end >= 0 and data.find(b"\n\n", start, end) >= 0:
-        end = -1  # a bare-LF header section ends first; the CRLFs are in its body
+    crlf_end = end >= 0  # a bare "\n\n" before it is looked for only if the fast path fails
     if end >= 0:
         head, body_at, head_end, lf_only = data[start:end], end + 4, end + 2, False
     else:
@@ -141,6 +141,11 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
                     keys.append(key)
                 folded = False
     if folded:
+        if crlf_end and "\n\n" in text:
+            # A bare-LF header section ends first; the CRLFs are in its body.
+            end = data.find(b"\n\n", start)
+            head, body_at, head_end, lf_only = data[start:end], end + 2, end + 1, True
+            text = head.decode("utf-8", "surrogateescape")
         start_line, fields, keys, folded = _split_fields(text, lf_only, limits)
     if len(fields) > limits.max_headers:
         raise SipParseError("Too Many Header Fields", start_line=start_line)

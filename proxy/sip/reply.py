@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Iterable
 
 from .errors import SipParseError
-from .message import Headers, Request, Response
+from .message import Headers, Request, Response, _checked, header_key
 from .status import reason_phrase
 
 
@@ -23,7 +23,7 @@ def stable_tag(*parts: str) -> str:
 
 
 def _has_tag(to: str) -> bool:
-    return ";tag=" in to.replace(" ", "").replace("\t", "").lower()
+    return ";tag=" in to or ";tag=" in to.replace(" ", "").replace("\t", "").lower()
 
 
 def _skeleton(
@@ -41,6 +41,25 @@ def _skeleton(
     fields = [("Via", v) for v in vias]
     fields += [("From", from_), ("To", to), ("Call-ID", call_id), ("CSeq", cseq)]
     return fields
+
+
+_SKELETON_KEYS = ("from", "to", "call-id", "cseq")
+
+
+def _headers(
+    skeleton: list[tuple[str, str]], extra: Iterable[tuple[str, str]], checked: bool
+) -> Headers:
+    """The response's header block. The skeleton's values were copied from a parsed (or
+    checked) request, so only the extra fields — and a To tag a caller supplied — need the
+    header-injection check; the lookup keys are known without computing them."""
+    if not checked:
+        _checked("To", skeleton[-3][1])
+    keys = ["via"] * (len(skeleton) - 4)
+    keys += _SKELETON_KEYS
+    for name, value in extra:
+        skeleton.append(_checked(name, value))
+        keys.append(header_key(name))
+    return Headers._trusted(tuple(skeleton), tuple(keys))
 
 
 def make_response(
@@ -65,11 +84,14 @@ def make_response(
         status,
         to_tag,
     )
+    extra = list(headers)
     if status == 100 and "timestamp" in h:  # RFC 3261 §8.2.6.1
-        fields.append(("Timestamp", h.get("timestamp") or ""))
-    fields.extend(headers)
+        extra.insert(0, ("Timestamp", h.get("timestamp") or ""))
     return Response(
-        status, reason_phrase(status) if reason is None else reason, Headers(fields), body
+        status,
+        reason_phrase(status) if reason is None else reason,
+        _headers(fields, extra, to_tag is None),
+        body,
     )
 
 
@@ -89,4 +111,4 @@ def error_response(err: SipParseError, *, to_tag: str | None = None) -> Response
         err.status,
         to_tag,
     )
-    return Response(err.status, err.reason, Headers(fields))
+    return Response(err.status, err.reason, _headers(fields, (), to_tag is None))

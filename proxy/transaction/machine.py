@@ -108,9 +108,18 @@ over every case)."""
 
 def classify(inp: Input) -> TriggerKey | Ignored:
     """The trigger an input stands for, or why it cannot stand for any."""
-    fixed = _BY_TYPE.get(type(inp))
+    kind = type(inp)
+    fixed = _BY_TYPE.get(kind)
     if fixed is not None:
         return fixed
+    if kind is ResponseReceived or kind is ResponseSent:  # the common case, without match
+        status = inp.status  # type: ignore[union-attr]
+        if type(status) is int and 100 <= status <= 699:
+            return (_RECEIVED if kind is ResponseReceived else _SENT)[
+                3 if status >= 300 else status // 100
+            ]
+    elif kind is TimerFired:
+        return inp.timer  # type: ignore[union-attr]
     match inp:
         case TimerFired(timer=timer):
             return timer
@@ -257,12 +266,9 @@ class Transaction(Generic[S]):
     # ----------------------------------------------------------------- engine
 
     def _dispatch(self, inp: Input, now: float) -> list[Action]:
-        trigger: TriggerKey | None = _BY_TYPE.get(type(inp))
-        if trigger is None:
-            classified = classify(inp)
-            if isinstance(classified, Ignored):
-                return [classified]
-            trigger = classified
+        trigger = classify(inp)
+        if isinstance(trigger, Ignored):
+            return [trigger]
         if not self._started and trigger is not Trigger.START:
             return [Ignored(f"{type(self).__name__} not started: call start(now) first")]
         if self._state is self._TERMINAL:

@@ -222,10 +222,14 @@ class TransactionTable:
         if tx._state is tx._TERMINAL:  # tx.terminated, without the property call
             self.remove(key)
             return
-        actual = tx.get_timer()
+        timers = tx._timers
+        if not timers:
+            return
+        actual = min(timers.values())  # tx.get_timer(), without the call
         current = self._deadline.get(key)
-        if actual is not None and (current is None or actual < current):
-            self._schedule(key, tx, actual)
+        if current is None or actual < current:
+            self._deadline[key] = actual
+            heapq.heappush(self._heap, (actual, next(self._seq), key, tx))
 
     def _schedule(self, key: Key, tx: Transaction[Any], deadline: float | None) -> None:
         if deadline is None:

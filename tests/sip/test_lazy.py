@@ -198,3 +198,21 @@ def test_kept_parameter_maps_answer_like_get_param(params: tuple, name: str) -> 
         assert view.param(name) == expected  # from the kept map
     assert SipUri("h", params=params).has_param(name) == has_param(params, name)
     assert Via("UDP", "h", None, params).has_rport == has_param(params, "rport")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MESSAGES)
+def test_bare_lf_header_section_before_crlf_in_body(msg: object) -> None:
+    """The fast path looks for a bare-LF header end only when it fails; a message whose
+    LF-only header section is followed by a body holding CRLF CRLF still splits there."""
+    wire = msg.to_bytes()  # type: ignore[attr-defined]
+    head, _, _ = wire.partition(b"\r\n\r\n")
+    body = b"x\r\n\r\ny"
+    head = head.replace(b"\r\n", b"\n")
+    lines = [
+        ln for ln in head.split(b"\n") if not ln.lower().startswith((b"content-length", b"l:"))
+    ]
+    data = b"\n".join(lines) + b"\nContent-Length: %d\n\n" % len(body) + body
+    m = parse_message(data)
+    assert m.body == body
+    assert m.headers.get("via") == msg.headers.get("via")  # type: ignore[attr-defined]
