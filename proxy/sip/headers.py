@@ -358,7 +358,10 @@ class NameAddr:
 
     @property
     def tag(self) -> str | None:
-        return self.param("tag") or None
+        for name, value in self.params:  # usually one parameter: no map needed
+            if name == "tag" or (len(name) == 3 and name.lower() == "tag"):
+                return value or None
+        return None
 
     def with_param(self, name: str, value: str | None = None) -> NameAddr:
         return NameAddr(

@@ -198,6 +198,7 @@ def test_kept_parameter_maps_answer_like_get_param(params: tuple, name: str) -> 
         assert view.param(name) == expected  # from the kept map
     assert SipUri("h", params=params).has_param(name) == has_param(params, name)
     assert Via("UDP", "h", None, params).has_rport == has_param(params, "rport")
+    assert NameAddr(SipUri("h"), None, params).tag == (get_param(params, "tag") or None)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
