@@ -90,18 +90,12 @@ def branch_id(req: Request, top_via: Via | None) -> str:
             top_via.branch or "",
             top_via.host.lower(),
             str(top_via.port),
-            _joined(h, "proxy-require"),
-            _joined(h, "proxy-authorization"),
+            ",".join(h.get_all("proxy-require")),
+            ",".join(h.get_all("proxy-authorization")),
         )
     )
     digest = hashlib.blake2b(material.encode("utf-8", "surrogateescape"), digest_size=10)
     return BRANCH_PREFIX + digest.hexdigest()
-
-
-def _joined(h: Headers, name: str) -> str:
-    """Every ``name`` field joined by commas; the lookup of one field is much cheaper than
-    collecting all, and these two are nearly always absent."""
-    return "" if h.get(name) is None else ",".join(h.get_all(name))
 
 
 def is_loop(req: Request, vias: list[Via], local: Locality) -> bool:
@@ -243,7 +237,8 @@ def without_top_via(resp: Response, data: bytes) -> bytes | None:
     if len(vias) < 2 or not vias[0] or "," in vias[0]:
         return None
     body = resp.body
-    if h.get("content-length") != str(len(body)):  # the parser refuses two of them
+    cl = h.get_all("content-length")
+    if len(cl) != 1 or cl[0] != str(len(body)):
         return None
     end = data.find(b"\r\n\r\n")
     if end < 0 or end + 4 + len(body) != len(data):
