@@ -247,19 +247,26 @@ def derive(secret: bytes, label: str) -> str:
 
 def load_or_create_secret(path: Path) -> bytes:
     """Read the shared secret (hex or raw text in the file), creating 32 random bytes with
-    mode 0600 on first start. Both processes call this with the same path."""
+    mode 0600 on first start. Every process (proxy workers, the UA) calls this with the
+    same path, perhaps at the same moment: the file appears complete or not at all (written
+    under another name, then hard-linked into place, which fails if another process won)."""
     try:
         text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
         text = secrets.token_hex(32)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # the other process won the race: use its secret
-            text = path.read_text(encoding="ascii").strip()
-        else:
             with os.fdopen(fd, "w") as fh:
                 fh.write(text + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, path)
+        except FileExistsError:  # another process won the race: use its secret
+            text = path.read_text(encoding="ascii").strip()
+        finally:
+            tmp.unlink(missing_ok=True)
     if not text:
         raise ValueError(f"{path}: empty secret file")
     return text.encode("ascii")

@@ -205,13 +205,18 @@ def _hint(cfg: SpitwallConfig, bound: list[Any]) -> None:
 
 def _prepare_shared_files(cfg: SpitwallConfig) -> None:
     """Create and migrate the files every worker opens, once, before forking: workers that
-    start together must not race to migrate the store or to generate the audit key."""
+    start together must not race to migrate the store or to generate the audit key or the
+    pass-token secret."""
     from attestation.audit import open_audit_log
+    from challenge.passtoken import load_or_create_secret
     from reputation.store import Store, store_path
+
+    from ..compose import challenge_secret_path
 
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     Store.open(store_path(cfg.data_dir, cfg.reputation.store), cfg.reputation.store).close()
     open_audit_log(cfg.attestation, cfg.data_dir)
+    load_or_create_secret(challenge_secret_path(cfg))
 
 
 def _run_workers(cfg: SpitwallConfig, grace: float, full: bool, cfg_path: Path | None) -> int:
@@ -259,14 +264,32 @@ def _run_workers(cfg: SpitwallConfig, grace: float, full: bool, cfg_path: Path |
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    return _reap(pids, forward, metrics)
+
+
+def _reap(pids: list[int], stop_all: Any, metrics: Path) -> int:
+    """Wait for every worker; the worst exit code. One worker failing stops the others:
+    half a spitwall (say, without worker 0's HTTP API and challenge reports) would answer
+    calls while its outcomes, passes and metrics go nowhere."""
+    left = {pid: w for w, pid in enumerate(pids)}
     worst = 0
-    for p in pids:
-        while True:
-            try:
-                _, status = os.waitpid(p, 0)
-                break
-            except InterruptedError:
-                continue
-        worker_metrics_gone(p, metrics)
-        worst = max(worst, os.waitstatus_to_exitcode(status) if status else 0)
+    while left:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        if pid not in left:
+            continue
+        worker = left.pop(pid)
+        worker_metrics_gone(pid, metrics)
+        code = os.waitstatus_to_exitcode(status)
+        code = code if code >= 0 else 1  # killed by a signal
+        if code and worst == 0 and left:
+            print(
+                f"spitwall: worker {worker} exited with {code}: stopping the others",
+                file=sys.stderr,
+                flush=True,
+            )
+            stop_all(signal.SIGTERM, None)
+        worst = max(worst, code)
     return worst

@@ -69,6 +69,12 @@ def per_worker(metrics_dir: Path, method: str) -> dict[str, float]:
     return out
 
 
+def two_workers(port: int, http: str, data: Path) -> list[str]:
+    """``spitwall serve`` options for two workers sharing UDP ``port`` (explicit ports)."""
+    listen = f"udp:127.0.0.1:{port}"
+    return ["--workers", "2", "--listen", listen, "--http", http, "--data-dir", str(data)]
+
+
 async def _until(cond: Callable[[], bool], timeout: float) -> None:
     async def poll() -> None:
         while not cond():
@@ -94,15 +100,7 @@ async def test_metrics_count_every_workers_requests(tmp_path: Path) -> None:
     stale.mkdir(parents=True)
     (stale / "counter_999999.db").write_bytes(b"left over from an earlier run")
     sp = await ServeProcess.start(
-        "--proxy-only",
-        "--workers",
-        "2",
-        "--listen",
-        f"udp:127.0.0.1:{port}",
-        "--http",
-        f"127.0.0.1:{http_port}",
-        "--data-dir",
-        str(data),
+        "--proxy-only", *two_workers(port, f"127.0.0.1:{http_port}", data)
     )
     try:
         await wait_ready(sp, 2)
@@ -136,17 +134,32 @@ async def test_an_unusable_metrics_directory_is_a_config_error(tmp_path: Path) -
         "spitwall",
         "serve",
         "--proxy-only",
-        "--workers",
-        "2",
-        "--listen",
-        f"udp:127.0.0.1:{free_port()}",
-        "--http",
-        "",
-        "--data-dir",
-        str(not_a_dir),
+        *two_workers(free_port(), "", not_a_dir),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2, err
     assert b"data_dir" in err and b"metrics directory" in err, err
+
+
+async def test_a_worker_that_cannot_start_stops_the_others(tmp_path: Path) -> None:
+    # worker 0 cannot bind HTTP (the port is taken); worker 1 alone would take calls whose
+    # metrics and API nobody serves: serve stops it and exits with worker 0's code
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        http = f"127.0.0.1:{taken.getsockname()[1]}"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "spitwall",
+            "serve",
+            "--proxy-only",
+            *two_workers(free_port(), http, tmp_path / "data"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1, (out, err)
+    assert b"cannot listen" in err and b"worker 0 exited with 1: stopping the others" in err

@@ -27,7 +27,7 @@ from challenge.runner import report_token
 from spitwall.compose import challenge_secret_path
 from spitwall.config import load_config
 from tests.integration.test_screening_e2e import ACK_BYE
-from tests.integration.test_workers_metrics import per_worker, wait_ready
+from tests.integration.test_workers_metrics import per_worker, two_workers, wait_ready
 from tests.sipp.harness import ServeProcess, Sipp, free_port, scenario
 
 HERE = Path(__file__).resolve().parent
@@ -58,14 +58,7 @@ async def bed(tmp_path: Path) -> AsyncIterator[Bed]:
     sp = await ServeProcess.start(
         "--config",
         str(conf),
-        "--workers",
-        "2",
-        "--listen",
-        f"udp:127.0.0.1:{port}",
-        "--http",
-        f"127.0.0.1:{http_port}",
-        "--data-dir",
-        str(data),
+        *two_workers(port, f"127.0.0.1:{http_port}", data),
         "--next-hop",
         f"sip:127.0.0.1:{uas_port}",
         timeout=60.0,
@@ -214,3 +207,18 @@ async def test_housekeeping_prunes_the_shared_file(tmp_path: Path) -> None:
             task.cancel()
     finally:
         store.close()
+
+
+def test_processes_starting_together_share_one_secret(tmp_path: Path) -> None:
+    """The pass-token secret appears whole or not at all: a worker that read it between
+    another's create and write saw an empty file and failed to start."""
+    import multiprocessing
+
+    from challenge.passtoken import load_or_create_secret
+
+    for n in range(5):
+        path = tmp_path / f"challenge-{n}.secret"
+        with multiprocessing.get_context("fork").Pool(8) as pool:
+            got = pool.map(load_or_create_secret, [path] * 32)
+        assert len(set(got)) == 1 and len(got[0]) == 64, got
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from attestation.model import IdentityInput, Verdict, Verstat
 from proxy.pipeline import CallScreener, DivertTargets
@@ -124,6 +127,28 @@ def _worker(store: Store) -> CallScreener:
     return s
 
 
+@dataclass
+class Pair:
+    """Two workers' stores on one file, and their screeners."""
+
+    a: Store
+    b: Store
+    wa: CallScreener
+    wb: CallScreener
+    path: Path
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
+    path = tmp_path / "reputation.sqlite3"
+    a, b = Store.open(path, FAST), Store.open(path, FAST)
+    try:
+        yield Pair(a, b, _worker(a), _worker(b), path)
+    finally:
+        a.close()
+        b.close()
+
+
 def _token(now: float, jti: str | None = None) -> str:
     from challenge.passtoken import mint
 
@@ -136,71 +161,51 @@ def _label(action: object) -> str | None:
     return dict(action.headers).get("X-Spitwall-Score")
 
 
-async def test_a_pass_remembered_by_one_worker_is_honoured_by_another(tmp_path: Path) -> None:
-    path = tmp_path / "reputation.sqlite3"
-    a, b = Store.open(path, FAST), Store.open(path, FAST)
-    try:
-        wa, wb = _worker(a), _worker(b)
-        # worker A hears the UA's report (the API lives there)
-        wa.remember_pass(CALLER, CALLEE, time.time() + 3600)
-        assert _label(await wa.screen(_facts("a1", (), None))) == "0;label=challenge-remembered"
-        # worker B reads memory only on the call path: not yet seen ...
-        assert isinstance(await wb.screen(_facts("b1", (), None)), Divert)
-        await a.write(_nothing)  # queued after the pass: A's pass is committed now
-        assert await b.sync() >= 1  # ... until its change-feed sync (follow() runs it)
-        assert _label(await wb.screen(_facts("b2", (), None))) == "0;label=challenge-remembered"
-        # another pair is not covered; an expired pass is not honoured
-        assert not wb.passes_remembered("15550000000", CALLEE.lstrip("+"), time.time())
-        wa.remember_pass("+15550000000", CALLEE, time.time() - 1)
-        await a.write(_nothing)
-        await b.sync()
-        assert not wb.passes_remembered("15550000000", CALLEE.lstrip("+"), time.time())
-    finally:
-        a.close()
-        b.close()
+async def test_a_pass_remembered_by_one_worker_is_honoured_by_another(pair: Pair) -> None:
+    a, b, wa, wb = pair.a, pair.b, pair.wa, pair.wb
+    # worker A hears the UA's report (the API lives there)
+    wa.remember_pass(CALLER, CALLEE, time.time() + 3600)
+    assert _label(await wa.screen(_facts("a1", (), None))) == "0;label=challenge-remembered"
+    # worker B reads memory only on the call path: not yet seen ...
+    assert isinstance(await wb.screen(_facts("b1", (), None)), Divert)
+    await a.write(_nothing)  # queued after the pass: A's pass is committed now
+    assert await b.sync() >= 1  # ... until its change-feed sync (follow() runs it)
+    assert _label(await wb.screen(_facts("b2", (), None))) == "0;label=challenge-remembered"
+    # another pair is not covered; an expired pass is not honoured
+    assert not wb.passes_remembered("15550000000", CALLEE.lstrip("+"), time.time())
+    wa.remember_pass("+15550000000", CALLEE, time.time() - 1)
+    await a.write(_nothing)
+    await b.sync()
+    assert not wb.passes_remembered("15550000000", CALLEE.lstrip("+"), time.time())
     # a worker started later (or restarted) loads the pass from the file
-    c = Store.open(path, FAST)
+    c = Store.open(pair.path, FAST)
     try:
         assert c.pass_remembered(CALLER.lstrip("+"), CALLEE.lstrip("+"), time.time())
     finally:
         c.close()
 
 
-async def test_a_token_spent_in_one_worker_is_refused_by_another(tmp_path: Path) -> None:
-    path = tmp_path / "reputation.sqlite3"
-    a, b = Store.open(path, FAST), Store.open(path, FAST)
-    try:
-        wa, wb = _worker(a), _worker(b)
-        await wa.screen(_facts("orig", ("token;info=<https://x/>",), None))  # diverted
+async def test_a_token_spent_in_one_worker_is_refused_by_another(pair: Pair) -> None:
+    await pair.wa.screen(_facts("orig", ("token;info=<https://x/>",), None))  # diverted
+    token = _token(time.time())
+    leg = await pair.wa.screen(_facts("leg-a", (), token))
+    assert _label(leg) == "0;label=challenge-passed"
+    # no sync in between: the file refuses the second spend
+    assert isinstance(await pair.wb.screen(_facts("leg-b", (), token)), Divert)
+    await pair.b.sync()  # after a sync B knows it from memory
+    jti = _claims(token).jti
+    assert pair.b.passes.is_spent(jti)
+    assert not await pair.b.spend_pass(jti, time.time() + 30)
+
+
+async def test_the_same_token_at_two_workers_at_once_opens_one_call(pair: Pair) -> None:
+    for n in range(20):
         token = _token(time.time())
-        leg = await wa.screen(_facts("leg-a", (), token))
-        assert _label(leg) == "0;label=challenge-passed"
-        # no sync in between: the file refuses the second spend
-        assert isinstance(await wb.screen(_facts("leg-b", (), token)), Divert)
-        await b.sync()  # after a sync B knows it from memory
-        jti = _claims(token).jti
-        assert b.passes.is_spent(jti)
-        assert not await b.spend_pass(jti, time.time() + 30)
-    finally:
-        a.close()
-        b.close()
-
-
-async def test_the_same_token_at_two_workers_at_once_opens_one_call(tmp_path: Path) -> None:
-    path = tmp_path / "reputation.sqlite3"
-    a, b = Store.open(path, FAST), Store.open(path, FAST)
-    try:
-        wa, wb = _worker(a), _worker(b)
-        for n in range(20):
-            token = _token(time.time())
-            got = await asyncio.gather(
-                wa.screen(_facts(f"a{n}", (), token)), wb.screen(_facts(f"b{n}", (), token))
-            )
-            passed = [x for x in got if _label(x) == "0;label=challenge-passed"]
-            assert len(passed) == 1, got
-    finally:
-        a.close()
-        b.close()
+        got = await asyncio.gather(
+            pair.wa.screen(_facts(f"a{n}", (), token)), pair.wb.screen(_facts(f"b{n}", (), token))
+        )
+        passed = [x for x in got if _label(x) == "0;label=challenge-passed"]
+        assert len(passed) == 1, got
 
 
 async def test_a_token_whose_spend_cannot_be_recorded_is_refused(tmp_path: Path) -> None:
@@ -244,22 +249,14 @@ def _claims(token: str) -> Any:
 
 
 async def test_the_bridged_leg_at_another_worker_carries_the_original_verstat(
-    tmp_path: Path,
+    pair: Pair,
 ) -> None:
-    path = tmp_path / "reputation.sqlite3"
-    a, b = Store.open(path, FAST), Store.open(path, FAST)
-    try:
-        wa, wb = _worker(a), _worker(b)
-        # the caller's signed INVITE reaches worker A and is diverted to the challenge UA
-        assert isinstance(
-            await wa.screen(_facts("orig", ("token;info=<https://x/>",), None)), Divert
-        )
-        await a.write(_nothing)
-        await b.sync()
-        # the UA's bridged leg (no Identity, a pass token) reaches worker B
-        leg = await wb.screen(_facts("leg", (), _token(time.time())))
-        assert isinstance(leg, Forward) and _label(leg) == "0;label=challenge-passed"
-        assert leg.verstat == Verstat.PASSED.value
-    finally:
-        a.close()
-        b.close()
+    # the caller's signed INVITE reaches worker A and is diverted to the challenge UA
+    orig = await pair.wa.screen(_facts("orig", ("token;info=<https://x/>",), None))
+    assert isinstance(orig, Divert)
+    await pair.a.write(_nothing)
+    await pair.b.sync()
+    # the UA's bridged leg (no Identity, a pass token) reaches worker B
+    leg = await pair.wb.screen(_facts("leg", (), _token(time.time())))
+    assert isinstance(leg, Forward) and _label(leg) == "0;label=challenge-passed"
+    assert leg.verstat == Verstat.PASSED.value
