@@ -197,11 +197,12 @@ class ProxyCore(RequestHandling, ResponseHandling):
             target = peer  # the Via itself is malformed: answer the source address
         self.metrics.drop("bad_request")
         self.metrics.response(err.status, "local")
-        log.info(
-            "malformed request: %s",
-            err,
-            extra={"call_id": err.call_id or "", "source": peer.hostport},
-        )
+        if log.isEnabledFor(logging.INFO):  # a flood of garbage must not build dicts
+            log.info(
+                "malformed request: %s",
+                err,
+                extra={"call_id": err.call_id or "", "source": peer.hostport},
+            )
         self._out.append(Send(resp.to_bytes(), target))
 
     def _shed(self, data: bytes, peer: Peer, verdict: RateVerdict) -> None:
