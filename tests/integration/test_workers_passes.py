@@ -155,7 +155,7 @@ def _both_workers_screened(bed: Bed) -> None:
 async def test_a_pass_reported_to_worker_0_is_honoured_by_every_worker(bed: Bed) -> None:
     caller = "+12155550142"
     assert _report_pass(bed, caller, time.time() + 600)["status"] in ("recorded", "unknown_call")
-    await asyncio.sleep(1.0)  # other workers follow the change feed every 0.2 s
+    await asyncio.sleep(2.0)  # other workers follow the change feed every 0.2 s (loaded box)
     labels = await _calls(bed, caller)
     assert labels == ["0;label=challenge-remembered"] * CALLS, labels
     _both_workers_screened(bed)
