@@ -7,8 +7,10 @@ implementation keeps them consistent.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from .errors import SipParseError
 
@@ -44,6 +46,22 @@ class Memo(dict[str, V]):
             self.clear()
         self[key] = value
         return value
+
+
+def slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], None], ...]:
+    """The slot descriptors' setters of a frozen slotted class, in ``names`` order.
+
+    Why: the parser builds a Via, a URI, a NameAddr and a Request or Response for every
+    datagram, and a frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__`` (a type lookup per field); calling the slot's own setter on
+    ``object.__new__(cls)`` builds the same value in half the time. ``names`` must be every
+    field (checked here, so a field added later cannot be left unset silently).
+    """
+    if dataclasses.is_dataclass(cls):
+        fields = tuple(f.name for f in dataclasses.fields(cls))
+        if set(fields) != set(names):
+            raise TypeError(f"{cls.__name__}: setters for {names}, fields are {fields}")
+    return tuple(cls.__dict__[n].__set__ for n in names)
 
 
 def bounded_int(text: str, maximum: int) -> int | None:

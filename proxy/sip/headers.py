@@ -28,6 +28,7 @@ from .grammar import (
     quote,
     read_quoted,
     set_param,
+    slot_setters,
     split_checked_params,
 )
 from .uri import SIP_FAST_BODY, SipUri, Uri, parse_uri, sip_fast_ok, split_hostport
@@ -188,6 +189,35 @@ class Via:
         return via
 
 
+_new = object.__new__
+(
+    _via_transport,
+    _via_host,
+    _via_port,
+    _via_params,
+    _via_name,
+    _via_version,
+    _via_pmap,
+) = slot_setters(
+    Via, ("transport", "host", "port", "params", "protocol_name", "protocol_version", "_pmap")
+)
+
+
+def _make_via(
+    transport: str, host: str, port: int | None, params: Params, name: str, version: str
+) -> Via:
+    """``Via(...)`` for the parser's fast path, without the dataclass ``__init__``."""
+    via: Via = _new(Via)
+    _via_transport(via, transport)
+    _via_host(via, host)
+    _via_port(via, port)
+    _via_params(via, params)
+    _via_name(via, name)
+    _via_version(via, version)
+    _via_pmap(via, None)
+    return via
+
+
 def parse_via(value: str) -> Via:
     """Parse one Via field value (one comma element). 400 ``Bad Via`` when malformed."""
     via = _VIA_MEMO.get(value)
@@ -204,7 +234,7 @@ def _parse_via(value: str) -> Via:
         if port_text is None or port is not None:
             params = split_checked_params(params_text)
             _check_via_params(params, value)
-            return Via(transport, host, port, params, name, version)
+            return _make_via(transport, host, port, params, name, version)
     return _parse_via_slow(value)
 
 
@@ -283,13 +313,12 @@ class NameAddr:
         """A NameAddr whose URI is parsed from ``uri_text`` on first access. The caller
         vouches that ``parse_uri(uri_text)`` succeeds (see :func:`parse_name_addr`)."""
         na = object.__new__(cls)
-        _set = object.__setattr__
-        _set(na, "_uri", None)
-        _set(na, "_uri_text", uri_text)
-        _set(na, "display_name", display_name)
-        _set(na, "params", params)
-        _set(na, "angle", angle)
-        _set(na, "_pmap", None)
+        _na_uri(na, None)
+        _na_uri_text(na, uri_text)
+        _na_display(na, display_name)
+        _na_params(na, params)
+        _na_angle(na, angle)
+        _na_pmap(na, None)
         return na
 
     @property
@@ -376,6 +405,11 @@ class NameAddr:
 
     def with_uri(self, uri: Uri) -> NameAddr:
         return NameAddr(uri, self.display_name, self.params, self.angle)
+
+
+_na_uri, _na_uri_text, _na_display, _na_params, _na_angle, _na_pmap = slot_setters(
+    NameAddr, ("_uri", "_uri_text", "display_name", "params", "angle", "_pmap")
+)
 
 
 def address_fast(value: str) -> re.Match[str] | None:

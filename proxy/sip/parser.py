@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import SipParseError
-from .grammar import TOKEN_RE, bounded_int
+from .grammar import TOKEN_RE, bounded_int, slot_setters
 from .headers import (
     MAX_CSEQ,
     check_call_id,
@@ -41,6 +41,16 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+_new = object.__new__
+_req_method, _req_uri, _req_headers, _req_body, _req_version = slot_setters(
+    Request, ("method", "uri", "headers", "body", "version")
+)
+_resp_status, _resp_reason, _resp_headers, _resp_body, _resp_version = slot_setters(
+    Response, ("status", "reason", "headers", "body", "version")
+)
+"""Request/Response field setters: the parser builds one per datagram (see
+:func:`~proxy.sip.grammar.slot_setters`)."""
 
 _VERSION_RE = re.compile(r"[Ss][Ii][Pp]/([0-9]+)\.([0-9]+)\Z")
 _STATUS_RE = re.compile(r"([Ss][Ii][Pp]/[0-9]+\.[0-9]+) ([1-6][0-9][0-9])(?: (.*))?\Z", re.S)
@@ -178,7 +188,7 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
                 )
             body = body[:n]
         if body:
-            object.__setattr__(msg, "body", body)
+            (_req_body if is_request else _resp_body)(msg, body)
         if deep:
             check_deep(msg)
     except SipParseError as exc:
@@ -257,7 +267,13 @@ def _request(line: str, headers: Headers) -> Request:
     if isinstance(uri, SipUri) and uri.headers:
         # RFC 4475 §3.1.2.11: headers are not allowed in a Request-URI (§19.1.5).
         raise SipParseError("Bad Request-URI", detail="URI headers in Request-URI")
-    return Request(method, uri, headers, b"", version)
+    req: Request = _new(Request)
+    _req_method(req, method)
+    _req_uri(req, uri)
+    _req_headers(req, headers)
+    _req_body(req, b"")
+    _req_version(req, version)
+    return req
 
 
 def _response(line: str, headers: Headers) -> Response:
@@ -275,7 +291,13 @@ def _response(line: str, headers: Headers) -> Response:
     reason = reason or ""
     if _BAD_TEXT_RE.search(reason):
         raise SipParseError("Bad Reason-Phrase", detail=reason[:80])
-    return Response(int(code), reason, headers, b"", version)
+    resp: Response = _new(Response)
+    _resp_status(resp, int(code))
+    _resp_reason(resp, reason)
+    _resp_headers(resp, headers)
+    _resp_body(resp, b"")
+    _resp_version(resp, version)
+    return resp
 
 
 def _check(

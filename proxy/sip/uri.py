@@ -23,6 +23,7 @@ from .grammar import (
     lookup_param,
     param_map,
     set_param,
+    slot_setters,
     split_checked_params,
     unescape,
 )
@@ -208,6 +209,24 @@ class AbsoluteUri:
 Uri = SipUri | TelUri | AbsoluteUri
 
 
+_new = object.__new__
+(
+    _uri_host,
+    _uri_user,
+    _uri_password,
+    _uri_port,
+    _uri_params,
+    _uri_headers,
+    _uri_scheme,
+    _uri_text,
+    _uri_pmap,
+) = slot_setters(
+    SipUri,
+    ("host", "user", "password", "port", "params", "headers", "scheme", "_text", "_pmap"),
+)
+"""SipUri field setters for the fast path (see :func:`~proxy.sip.grammar.slot_setters`)."""
+
+
 def parse_uri(text: str) -> Uri:
     """Parse an absolute URI. Raises :class:`SipParseError` (400, ``Bad URI``)."""
     uri = _URI_MEMO.get(text)
@@ -258,9 +277,17 @@ def _parse_sip(scheme: str, rest: str, text: str) -> SipUri:
                 headers = tuple(
                     (h[: h.find("=")], h[h.find("=") + 1 :]) for h in headers_text.split("&")
                 )
-            uri = SipUri(host, user, password, port, params, headers, scheme)
-            if port_text is None or port_text[0] != "0":  # str() would drop leading zeros
-                object.__setattr__(uri, "_text", text)
+            uri: SipUri = _new(SipUri)
+            _uri_host(uri, host)
+            _uri_user(uri, user)
+            _uri_password(uri, password)
+            _uri_port(uri, port)
+            _uri_params(uri, params)
+            _uri_headers(uri, headers)
+            _uri_scheme(uri, scheme)
+            # str() would rebuild the text, except for a port with leading zeros
+            _uri_text(uri, text if port_text is None or port_text[0] != "0" else None)
+            _uri_pmap(uri, None)
             return uri
     return _parse_sip_slow(scheme, rest, text)
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from proxy.sip import Headers, NameAddr, SipParseError, SipUri, parse_message, parse_uri
 from proxy.sip.headers import address_fast, address_from_match, parse_name_addr
 
-from .test_properties import _ANY_TEXT, MESSAGES, PARAMS, TOKEN, VALUE, sip_uris
+from .test_properties import _ANY_TEXT, HOST, MESSAGES, PARAMS, TOKEN, VALUE, sip_uris
 
 DISPLAY = st.one_of(
     st.none(),
@@ -217,3 +217,39 @@ def test_bare_lf_header_section_before_crlf_in_body(msg: object) -> None:
     m = parse_message(data)
     assert m.body == body
     assert m.headers.get("via") == msg.headers.get("via")  # type: ignore[attr-defined]
+
+
+@given(
+    st.sampled_from(["UDP", "TCP", "TLS", "SCTP"]),
+    HOST,
+    st.one_of(st.none(), st.integers(0, 65535)),
+    st.lists(
+        st.sampled_from(
+            [
+                ("branch", "z9hG4bK1"),
+                ("Branch", "x.y"),
+                ("rport", None),
+                ("rport", "5060"),
+                ("lr", None),
+                ("x", "1"),
+                ("TAG", "a-b"),
+            ]
+        ),
+        max_size=4,
+    ).map(tuple),
+)
+def test_views_built_by_slot_setters_equal_constructed_ones(
+    transport: str, host: str, port: int | None, params: tuple
+) -> None:
+    from proxy.sip import Via, parse_via
+    from proxy.sip.headers import _parse_via
+
+    via = Via(transport, host, port, params)
+    for parsed in (_parse_via(str(via)), parse_via(str(via))):
+        assert parsed == via and hash(parsed) == hash(via) and repr(parsed) == repr(via)
+    uri = SipUri(host, "u", None, port, params, ())
+    from proxy.sip.uri import _parse_uri
+
+    got = _parse_uri(str(uri))
+    assert got == uri and hash(got) == hash(uri) and repr(got) == repr(uri)
+    assert str(got) == str(uri)
