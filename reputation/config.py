@@ -293,6 +293,10 @@ class PolicyConfig:
     sweeps, repeats) and infrastructure evidence put a call in the reject band: a wanted
     broadcast (alerts, reminders) looks like that too, and rejecting it is the worst
     outcome; voicemail keeps its message for the callee."""
+    bulk_sender_action: ActionName = "voicemail"
+    """Action instead of ``challenge`` for a caller ``pattern.listened`` recognised as a
+    wanted bulk sender (A-attested, calls listened to or voicemails left): a challenge tests
+    for a human, which a notification bot never is; voicemail keeps its message."""
     global_allow_attested_override: bool = True
     """An A-attested call from a number on the global allow list is forwarded untouched
     (override ``global_allow_attested``): wanted automated callers (alerts, reminders) the

@@ -32,6 +32,9 @@ The order of rules in :func:`decide`:
    wanted broadcast (a school closure, a pharmacy's reminders) has the volume of a
    campaign; rejecting it is the worst outcome, a voicemail keeps its message. Outcomes
    (607s, failed challenges, short calls), lists and the number itself still reject;
+   a call the ``pattern.listened`` signal recognised as a wanted bulk sender is never
+   *challenged*: a challenge tests for a human and a notification bot fails it by design
+   (losing its message); it goes to ``bulk_sender_action`` (voicemail) instead;
 5. monitor mode (deployment or user) turns any action into ``forward`` with the score tag
    and remembers the action it would have taken in ``Decision.intended``.
 
@@ -139,6 +142,11 @@ def _is_anonymous(score: Score) -> bool:
     return any(r.signal == "number.anonymous" for r in score.reasons)
 
 
+def _bulk_sender(score: Score) -> bool:
+    """``pattern.listened`` fired: a machine by design, whose calls people listen to."""
+    return any(r.signal == "pattern.listened" for r in score.reasons)
+
+
 def _user_blocked(score: Score) -> bool:
     return any(r.signal == "list.user_block" for r in score.reasons)
 
@@ -235,6 +243,8 @@ def decide(score: Score, cfg: PolicyConfig, user: UserPolicy | None = None) -> D
             action = ActionKind.CHALLENGE
         elif action is ActionKind.REJECT and volume_only(score, cfg, user):
             action = ActionKind(cfg.volume_only_action)
+        if action is ActionKind.CHALLENGE and _bulk_sender(score):
+            action = ActionKind(cfg.bulk_sender_action)
     label = LABELS.get(band, band)
     tag = (header, score_header(score, label))
     if monitor and action is not ActionKind.FORWARD:

@@ -244,3 +244,13 @@ def test_recent_judgements_fade_in_minutes_while_the_month_remembers() -> None:
     assert (now.recent_bad, now.recent_good) == (4.0, 1.0)
     later = book.get("ip", IP, T0 + 600)
     assert later.recent_bad == pytest.approx(2.0) and later.challenge_failed > 3.99
+
+
+def test_a_recognised_bulk_sender_is_sent_to_voicemail_not_challenged() -> None:
+    """A notification bot fails every challenge by design and loses its message there."""
+    listened = Reason("pattern.listened", -4.0, "listened to")
+    s = combine(-2.5, (TN_FANOUT, FAILED, ATTEST_A, listened))
+    assert PolicyConfig().challenge_at <= s.value < PolicyConfig().voicemail_at
+    assert decide(s, PolicyConfig()).action is ActionKind.VOICEMAIL
+    plain = combine(-2.5, (TN_FANOUT, FAILED, ATTEST_A, Reason("x", -4.0, "other")))
+    assert decide(plain, PolicyConfig()).action is ActionKind.CHALLENGE
