@@ -55,8 +55,8 @@ class AckAndCancel(Forwarding):
         routed, _ = pop_own_routes(req_st, self.local)
         if (
             not routed.routes
+            and getattr(routed.uri, "user", 1) is None  # the cheap test first
             and self.local.is_our_uri(routed.uri)
-            and getattr(routed.uri, "user", 1) is None
         ):
             return  # addressed to us
         hop = self._choose_hop(routed, initial=False)

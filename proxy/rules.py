@@ -125,9 +125,9 @@ def pop_own_routes(req: Request, local: Locality) -> tuple[Request, bool]:
     routes = req.routes
     if (
         routes
-        and local.is_our_uri(req.uri)
         and isinstance(req.uri, SipUri)
-        and req.uri.user is None
+        and req.uri.user is None  # a Record-Route URI has no user part: the cheap test first
+        and local.is_our_uri(req.uri)
     ):
         # The previous hop was a strict router and put our Record-Route URI in the
         # Request-URI: restore the original target from the last Route value.
