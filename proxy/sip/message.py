@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, overload
 
-from .grammar import TOKEN_RE, bounded_int, comma_spans, split_commas
+from .grammar import TOKEN_RE, bounded_int, comma_spans, slot_setters, split_commas
 from .headers import (
     CSeq,
     NameAddr,
@@ -588,10 +588,10 @@ class Request(_Common):
         return start + _block(self.headers, self.body) + b"\r\n" + self.body
 
     def with_headers(self, headers: Headers) -> Request:
-        return Request(self.method, self.uri, headers, self.body, self.version)
+        return _request(self.method, self.uri, headers, self.body, self.version)
 
     def with_uri(self, uri: Uri) -> Request:
-        return Request(self.method, uri, self.headers, self.body, self.version)
+        return _request(self.method, uri, self.headers, self.body, self.version)
 
     def with_body(self, body: bytes, content_type: str | None = None) -> Request:
         h = (
@@ -617,7 +617,7 @@ class Response(_Common):
         return start + _block(self.headers, self.body) + b"\r\n" + self.body
 
     def with_headers(self, headers: Headers) -> Response:
-        return Response(self.status, self.reason, headers, self.body, self.version)
+        return _response(self.status, self.reason, headers, self.body, self.version)
 
     def with_body(self, body: bytes, content_type: str | None = None) -> Response:
         h = (
@@ -629,3 +629,34 @@ class Response(_Common):
 
 
 Message = Request | Response
+
+_new = object.__new__
+_req_method, _req_uri, _req_headers, _req_body, _req_version = slot_setters(
+    Request, ("method", "uri", "headers", "body", "version")
+)
+_resp_status, _resp_reason, _resp_headers, _resp_body, _resp_version = slot_setters(
+    Response, ("status", "reason", "headers", "body", "version")
+)
+
+
+def _request(method: str, uri: Uri, headers: Headers, body: bytes, version: str) -> Request:
+    """``Request(...)`` through the slots' setters (see ``grammar.slot_setters``): the
+    parser and the ``with_*`` edits of a relayed message make one per datagram."""
+    req: Request = _new(Request)
+    _req_method(req, method)
+    _req_uri(req, uri)
+    _req_headers(req, headers)
+    _req_body(req, body)
+    _req_version(req, version)
+    return req
+
+
+def _response(status: int, reason: str, headers: Headers, body: bytes, version: str) -> Response:
+    """``Response(...)`` through the slots' setters."""
+    resp: Response = _new(Response)
+    _resp_status(resp, status)
+    _resp_reason(resp, reason)
+    _resp_headers(resp, headers)
+    _resp_body(resp, body)
+    _resp_version(resp, version)
+    return resp

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import SipParseError
-from .grammar import TOKEN_RE, bounded_int, slot_setters
+from .grammar import TOKEN_RE, bounded_int
 from .headers import (
     MAX_CSEQ,
     check_call_id,
@@ -24,7 +24,18 @@ from .headers import (
     parse_cseq,
     parse_max_forwards,
 )
-from .message import Headers, Message, Request, Response, header_key, known_key
+from .message import (
+    Headers,
+    Message,
+    Request,
+    Response,
+    _req_body,
+    _resp_body,
+    header_key,
+    known_key,
+)
+from .message import _request as _new_request
+from .message import _response as _new_response
 from .uri import SipUri, parse_uri
 
 
@@ -42,15 +53,6 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
-_new = object.__new__
-_req_method, _req_uri, _req_headers, _req_body, _req_version = slot_setters(
-    Request, ("method", "uri", "headers", "body", "version")
-)
-_resp_status, _resp_reason, _resp_headers, _resp_body, _resp_version = slot_setters(
-    Response, ("status", "reason", "headers", "body", "version")
-)
-"""Request/Response field setters: the parser builds one per datagram (see
-:func:`~proxy.sip.grammar.slot_setters`)."""
 
 _VERSION_RE = re.compile(r"[Ss][Ii][Pp]/([0-9]+)\.([0-9]+)\Z")
 _STATUS_RE = re.compile(r"([Ss][Ii][Pp]/[0-9]+\.[0-9]+) ([1-6][0-9][0-9])(?: (.*))?\Z", re.S)
@@ -81,6 +83,7 @@ _MANDATORY = (
     ("call-id", "Call-ID"),
     ("cseq", "CSeq"),
 )
+_MANDATORY_KEYS = frozenset(key for key, _ in _MANDATORY)
 _SINGLE = (
     ("from", "From"),
     ("to", "To"),
@@ -267,13 +270,7 @@ def _request(line: str, headers: Headers) -> Request:
     if isinstance(uri, SipUri) and uri.headers:
         # RFC 4475 §3.1.2.11: headers are not allowed in a Request-URI (§19.1.5).
         raise SipParseError("Bad Request-URI", detail="URI headers in Request-URI")
-    req: Request = _new(Request)
-    _req_method(req, method)
-    _req_uri(req, uri)
-    _req_headers(req, headers)
-    _req_body(req, b"")
-    _req_version(req, version)
-    return req
+    return _new_request(method, uri, headers, b"", version)
 
 
 def _response(line: str, headers: Headers) -> Response:
@@ -291,13 +288,7 @@ def _response(line: str, headers: Headers) -> Response:
     reason = reason or ""
     if _BAD_TEXT_RE.search(reason):
         raise SipParseError("Bad Reason-Phrase", detail=reason[:80])
-    resp: Response = _new(Response)
-    _resp_status(resp, int(code))
-    _resp_reason(resp, reason)
-    _resp_headers(resp, headers)
-    _resp_body(resp, b"")
-    _resp_version(resp, version)
-    return resp
+    return _new_response(int(code), reason, headers, b"", version)
 
 
 def _check(
@@ -311,10 +302,12 @@ def _check(
     several defects always gets the same reason) and their views cached. From and To cost
     one regex each in the common case, or a memo lookup for a value seen before (a call's
     From comes back in every message of the call); their URIs are parsed when read."""
-    for key, label in _MANDATORY:
-        if key not in keys:
-            raise SipParseError(f"Missing {label}")
-    if len(set(keys)) != len(keys):
+    present = set(keys)
+    if not present >= _MANDATORY_KEYS:
+        for key, label in _MANDATORY:
+            if key not in present:
+                raise SipParseError(f"Missing {label}")
+    if len(present) != len(keys):
         for key, label in _SINGLE:
             if keys.count(key) > 1:
                 raise SipParseError(f"Multiple {label} Header Fields")

@@ -29,17 +29,19 @@ from enum import Enum
 from typing import Any
 
 from proxy.transaction.events import (
+    START,
     AckBuilt,
     Action,
     Ignored,
     Input,
     NeedAck,
-    PassResponse,
     ResponseReceived,
     Send,
-    Start,
     Timeout,
     TransportFailure,
+    pass_response,
+    response_received,
+    send,
 )
 from proxy.transaction.machine import Row, Table, Transaction, Trigger, absorb
 from proxy.transaction.timers import DEFAULT_TIMERS, IdEnum, Timer, TimerConfig
@@ -74,15 +76,15 @@ class _Client(Transaction[Any]):
 
     def start(self, now: float) -> list[Action]:
         """The TU hands the request over: send it and start the timers."""
-        return self.handle(Start(), now)
+        return self.handle(START, now)
 
     def receive_response(self, status: int, data: bytes, now: float) -> list[Action]:
         """A response matching this transaction arrived (RFC 3261 §17.1.3)."""
-        return self.handle(ResponseReceived(status, data), now)
+        return self.handle(response_received(status, data), now)
 
     def _pass(self, inp: Input, now: float) -> list[Action]:
         if isinstance(inp, ResponseReceived):
-            return [PassResponse(inp.status, inp.data)]
+            return [pass_response(inp.status, inp.data)]
         return []
 
     def _timeout(self, inp: Input, now: float) -> list[Action]:
@@ -130,16 +132,16 @@ class InviteClient(_Client):
         self._started = True
         self._start_timer(Timer.A, now)  # unreliable only
         self._start_timer(Timer.B, now)
-        return [Send(self.request)]
+        return [send(self.request)]
 
     def _retransmit(self, inp: Input, now: float) -> list[Action]:
         self._restart_doubled(Timer.A, now, cap=None)  # A doubles without the T2 cap
-        return [Send(self.request)]
+        return [send(self.request)]
 
     def _pass_need_ack(self, inp: Input, now: float) -> list[Action]:
         if not isinstance(inp, ResponseReceived):
             return []
-        return [PassResponse(inp.status, inp.data), NeedAck(inp.status)]
+        return [pass_response(inp.status, inp.data), NeedAck(inp.status)]
 
     def _resend_ack(self, inp: Input, now: float) -> list[Action]:
         return [] if self.ack is None else [Send(self.ack)]
@@ -269,15 +271,15 @@ class NonInviteClient(_Client):
         self._started = True
         self._start_timer(Timer.E, now)  # unreliable only
         self._start_timer(Timer.F, now)
-        return [Send(self.request)]
+        return [send(self.request)]
 
     def _retransmit_trying(self, inp: Input, now: float) -> list[Action]:
         self._restart_doubled(Timer.E, now, cap=self.config.t2)
-        return [Send(self.request)]
+        return [send(self.request)]
 
     def _retransmit_proceeding(self, inp: Input, now: float) -> list[Action]:
         self._restart_at(Timer.E, now, self.config.t2)
-        return [Send(self.request)]
+        return [send(self.request)]
 
 
 _NC = NonInviteClientState

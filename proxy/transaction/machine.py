@@ -41,6 +41,7 @@ from enum import Enum
 from typing import Any, ClassVar, Generic, TypeVar
 
 from proxy.transaction.events import (
+    TERMINATED,
     AckBuilt,
     AckReceived,
     Action,
@@ -50,9 +51,9 @@ from proxy.transaction.events import (
     ResponseReceived,
     ResponseSent,
     Start,
-    Terminated,
     TimerFired,
     TransportError,
+    timer_fired,
 )
 from proxy.transaction.timers import IdEnum, Timer, TimerConfig
 
@@ -233,7 +234,7 @@ class Transaction(Generic[S]):
             timer = min(due)[2] if len(due) > 1 else due[0][2]
             fired.add(timer)
             del timers[timer]
-            actions.extend(self._dispatch(TimerFired(timer), now))
+            actions.extend(self._dispatch(timer_fired(timer), now))
         listener = self._listener
         if listener is not None:
             listener(self)
@@ -298,7 +299,7 @@ class Transaction(Generic[S]):
             for timer in [t for t in timers if t not in keep]:
                 del timers[timer]
         if state is self._TERMINAL:
-            return [Terminated()]
+            return [TERMINATED]
         return self._on_enter(state, now)
 
     def _on_enter(self, state: S, now: float) -> list[Action]:

@@ -37,15 +37,17 @@ from enum import Enum
 from typing import Any
 
 from proxy.transaction.events import (
-    AckReceived,
+    ACK_RECEIVED,
+    REQUEST_RECEIVED,
     Action,
     Input,
     PassRequest,
-    RequestReceived,
     ResponseSent,
     Send,
     Timeout,
     TransportFailure,
+    response_sent,
+    send,
 )
 from proxy.transaction.machine import Row, Table, Transaction, Trigger, absorb
 from proxy.transaction.timers import DEFAULT_TIMERS, IdEnum, Timer, TimerConfig
@@ -78,20 +80,20 @@ class _Server(Transaction[Any]):
 
     def receive_request(self, now: float) -> list[Action]:
         """A retransmission of the request that created this transaction arrived."""
-        return self.handle(RequestReceived(), now)
+        return self.handle(REQUEST_RECEIVED, now)
 
     def send_response(self, status: int, data: bytes, now: float) -> list[Action]:
         """The TU's response: returns the Send for it (or Ignored if the state forbids it)."""
-        return self.handle(ResponseSent(status, data), now)
+        return self.handle(response_sent(status, data), now)
 
     def _send(self, inp: Input, now: float) -> list[Action]:
         if not isinstance(inp, ResponseSent):
             return []
         self.last_response = inp.data
-        return [Send(inp.data)]
+        return [send(inp.data)]
 
     def _resend_last(self, inp: Input, now: float) -> list[Action]:
-        return [] if self.last_response is None else [Send(self.last_response)]
+        return [] if self.last_response is None else [send(self.last_response)]
 
     def _timeout(self, inp: Input, now: float) -> list[Action]:
         return [Timeout()]
@@ -129,7 +131,7 @@ class InviteServer(_Server):
 
     def receive_ack(self, now: float) -> list[Action]:
         """An ACK matching this transaction arrived (§17.2.3)."""
-        return self.handle(AckReceived(), now)
+        return self.handle(ACK_RECEIVED, now)
 
     def _on_enter(self, state: Any, now: float) -> list[Action]:
         if state is InviteServerState.COMPLETED:
