@@ -88,7 +88,8 @@ class ReputationBook:
     Judged outcomes are also summed into two short-window counters (``recent_bad``,
     ``recent_good``, half-life ``recent_half_life``, 10 min by default; memory only): a
     campaign passing through a shared source shows as a burst of complaints *now*, which a
-    month-long counter dilutes in the source's honest traffic.
+    month-long counter dilutes in the source's honest traffic. With several worker
+    processes each sees the recent outcomes of its own calls only.
     """
 
     def __init__(self, half_life: float, recent_half_life: float = 600.0) -> None:
@@ -145,9 +146,16 @@ class ReputationBook:
         return acc
 
     def load_row(self, row: Any) -> None:
+        """Install a stored row (at start, or when the change feed says another writer
+        changed the key). The recent window is this process's memory, not stored: a reload
+        keeps it (the feed re-applies this process's own judgements too)."""
+        k = (str(row["key_kind"]), str(row["key"]))
         acc = _Acc(float(row["updated"]), float(row["first_seen"]))
         acc.values = [float(row[n]) for n in COUNTER_FIELDS]
-        self._accs[(str(row["key_kind"]), str(row["key"]))] = acc
+        old = self._accs.get(k)
+        if old is not None:
+            acc.recent, acc.recent_t = old.recent, old.recent_t
+        self._accs[k] = acc
 
     def discard(self, kind: str, key: str) -> None:
         self._accs.pop((kind, key), None)

@@ -10,7 +10,7 @@ import pytest
 
 from reputation import signals
 from reputation.config import PatternConfig, PolicyConfig, ReputationConfig
-from reputation.counters import KeyKind, ReputationBook
+from reputation.counters import COUNTER_FIELDS, KeyKind, ReputationBook
 from reputation.model import ActionKind, Reason
 from reputation.patterns import (
     CallPatterns,
@@ -254,3 +254,15 @@ def test_a_recognised_bulk_sender_is_sent_to_voicemail_not_challenged() -> None:
     assert decide(s, PolicyConfig()).action is ActionKind.VOICEMAIL
     plain = combine(-2.5, (TN_FANOUT, FAILED, ATTEST_A, Reason("x", -4.0, "other")))
     assert decide(plain, PolicyConfig()).action is ActionKind.CHALLENGE
+
+
+def test_a_reload_from_the_change_feed_keeps_the_recent_window() -> None:
+    """The feed re-applies this process's own judgements as stored rows; the recent window
+    is memory only and must survive that."""
+    book = ReputationBook(half_life=30 * 86400.0)
+    book.bump(KeyKind.IP, IP, T0, {"unwanted_607": 3.0})
+    row = {"key_kind": "ip", "key": IP, "updated": T0, "first_seen": T0}
+    row.update({n: 0.0 for n in COUNTER_FIELDS} | {"unwanted_607": 3.0})
+    book.load_row(row)
+    got = book.get("ip", IP, T0)
+    assert (got.unwanted_607, got.recent_bad) == (3.0, 3.0)
