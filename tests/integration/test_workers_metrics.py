@@ -125,21 +125,22 @@ async def test_metrics_count_every_workers_requests(tmp_path: Path) -> None:
     assert not list(stale.glob("gauge_livesum_*.db"))
 
 
-async def test_an_unusable_metrics_directory_is_a_config_error(tmp_path: Path) -> None:
-    not_a_dir = tmp_path / "data"
-    not_a_dir.write_text("a file where the data directory should be")
+async def _serve_to_exit(args: list[str]) -> tuple[int | None, bytes, bytes]:
+    """``spitwall serve --proxy-only ARGS`` expected to fail: (exit code, stdout, stderr)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "spitwall",
-        "serve",
-        "--proxy-only",
-        *two_workers(free_port(), "", not_a_dir),
+        *(sys.executable, "-m", "spitwall", "serve", "--proxy-only", *args),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    _, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 2, err
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    return proc.returncode, out, err
+
+
+async def test_an_unusable_metrics_directory_is_a_config_error(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "data"
+    not_a_dir.write_text("a file where the data directory should be")
+    code, _, err = await _serve_to_exit(two_workers(free_port(), "", not_a_dir))
+    assert code == 2, err
     assert b"data_dir" in err and b"metrics directory" in err, err
 
 
@@ -150,16 +151,6 @@ async def test_a_worker_that_cannot_start_stops_the_others(tmp_path: Path) -> No
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         http = f"127.0.0.1:{taken.getsockname()[1]}"
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "spitwall",
-            "serve",
-            "--proxy-only",
-            *two_workers(free_port(), http, tmp_path / "data"),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 1, (out, err)
+        code, out, err = await _serve_to_exit(two_workers(free_port(), http, tmp_path / "data"))
+    assert code == 1, (out, err)
     assert b"cannot listen" in err and b"worker 0 exited with 1: stopping the others" in err
