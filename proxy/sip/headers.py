@@ -63,6 +63,7 @@ _DIGITS_RE = re.compile(r"[0-9]+\Z")
 _VIA_MEMO: Memo[Via] = Memo()
 _ADDR_MEMO: Memo[NameAddr] = Memo()
 _CSEQ_MEMO: Memo[CSeq] = Memo(256)
+_CALL_ID_MEMO: Memo[str] = Memo()
 MAX_CSEQ = 2**32 - 1
 """RFC 3261 §8.1.1.5: the CSeq number must fit in 32 bits (new ones stay below 2**31)."""
 
@@ -560,8 +561,12 @@ def _parse_cseq(value: str) -> CSeq:
 
 
 def check_call_id(value: str) -> str:
-    if not _CALL_ID_RE.match(value):
-        raise SipParseError("Bad Call-ID", detail=value[:80])
+    """``Call-ID: word[@word]`` (RFC 3261 §25.1). 400 ``Bad Call-ID`` when malformed.
+    Every message of a call carries the same one: a memo hit after the first."""
+    if value not in _CALL_ID_MEMO:
+        if not _CALL_ID_RE.match(value):
+            raise SipParseError("Bad Call-ID", detail=value[:80])
+        _CALL_ID_MEMO.put(value, value)
     return value
 
 

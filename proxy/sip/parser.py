@@ -307,7 +307,8 @@ def _check(
         for key, label in _MANDATORY:
             if key not in present:
                 raise SipParseError(f"Missing {label}")
-    if len(present) != len(keys):
+    repeated = len(keys) - len(present)
+    if repeated and repeated != keys.count("via") - 1:  # more than the usual Via list
         for key, label in _SINGLE:
             if keys.count(key) > 1:
                 raise SipParseError(f"Multiple {label} Header Fields")

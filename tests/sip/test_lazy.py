@@ -253,3 +253,19 @@ def test_views_built_by_slot_setters_equal_constructed_ones(
     got = _parse_uri(str(uri))
     assert got == uri and hash(got) == hash(uri) and repr(got) == repr(uri)
     assert str(got) == str(uri)
+
+
+@given(st.one_of(_ANY_TEXT, TOKEN, st.tuples(TOKEN, HOST).map("@".join)))
+def test_call_id_memo_refuses_what_the_grammar_refuses(value: str) -> None:
+    from proxy.sip.headers import _CALL_ID_RE, check_call_id
+
+    for _ in range(2):  # fresh, then from the memo
+        if _CALL_ID_RE.match(value):
+            assert check_call_id(value) == value
+        else:
+            try:
+                check_call_id(value)
+            except SipParseError as exc:
+                assert exc.reason == "Bad Call-ID"
+            else:
+                raise AssertionError(value)
