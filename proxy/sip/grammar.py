@@ -31,20 +31,26 @@ class Memo(dict[str, V]):
     Why: the same field values come back all the time — a call's From and To in each of
     its messages, ``1 INVITE`` in every call, the Request-URI of a busy callee, our own
     Route — and a dict lookup costs a fraction of a parse. Only successes are stored (a
-    malformed value is parsed, and refused, every time). When full it starts over: the
-    bound keeps a flood of distinct values from growing memory; what is lost is speed.
+    malformed value is parsed, and refused, every time), and only short texts. When full
+    it starts over: the bounds keep a flood of distinct values from growing memory (at
+    most ``limit`` x ``max_key`` characters plus their views); what is lost is speed.
     """
 
-    __slots__ = ("limit",)
+    __slots__ = ("limit", "max_key")
 
-    def __init__(self, limit: int = 4096) -> None:
+    def __init__(self, limit: int = 4096, max_key: int = 256) -> None:
         super().__init__()
         self.limit = limit
+        """Entries kept before starting over."""
+        self.max_key = max_key
+        """Longer texts are parsed but not kept: a peer's 8 KB header values must not
+        make the memo hold ``limit`` of them (real field values are far shorter)."""
 
     def put(self, key: str, value: V) -> V:
-        if len(self) >= self.limit:
-            self.clear()
-        self[key] = value
+        if len(key) <= self.max_key:
+            if len(self) >= self.limit:
+                self.clear()
+            self[key] = value
         return value
 
 

@@ -172,6 +172,8 @@ def test_memo_is_bounded() -> None:
         memo.put(str(i), i)
         assert len(memo) <= 3
     assert memo.get("9") == 9
+    long = Memo[int](3, max_key=4)
+    assert long.put("12345", 5) == 5 and "12345" not in long  # parsed, not kept
 
 
 CASED_PARAMS = st.lists(
