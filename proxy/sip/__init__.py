@@ -9,7 +9,8 @@ Parsing / serializing::
           -> Request | Response            # raises SipParseError only
     Limits(max_message_size=65535, max_headers=128, max_line_length=8192)
     msg.to_bytes() -> bytes                # Content-Length fixed to len(body); an
-                                           # untouched header block goes out byte-exact
+                                           # untouched header block goes out byte-exact,
+                                           # and so do the untouched lines of an edited one
 
     Eagerly checked on every parse: start line (505 for a version other than 2.0),
     Request-URI, Via/From/To/Call-ID/CSeq present, singletons not repeated, CSeq method
@@ -34,6 +35,14 @@ Headers (ordered, immutable, values as received; case-insensitive, compact forms
     h.replace(name, value)       h.remove(name)                  h.remove_first_value(name)
     h.replace_first_value(name, value)   # e.g. top Via with received/rport
     Built fields are checked: a non-token name or CR/LF in a value raises ValueError.
+    h.lookup_keys -> tuple[str, ...]     # header_key() of each field, in order
+
+Cost model (why a relayed message is cheap): the parser checks From/To with one regex
+(or a memo hit: ``grammar.Memo`` keeps the parsed Via, name-addr, CSeq, Call-ID and URI
+of recently seen field texts) and hands over views whose URI is parsed on first
+``.uri``; ``NameAddr.lazy(uri_text, display_name, params)`` / ``.uri_text`` expose that.
+A parsed sip: URI remembers its text for ``str()``. Lazy and memoised values equal the
+eager parses (tests/sip/test_lazy.py). ``bench/core_bench.py`` measures the whole core.
 
 Errors: ``SipParseError(reason, status=400)`` with ``.status`` (400/416/505/513),
 ``.reason`` (status-line phrase, e.g. "Bad Content-Length", "Missing Call-ID"),

@@ -46,6 +46,13 @@ class Memo(dict[str, V]):
         """Longer texts are parsed but not kept: a peer's 8 KB header values must not
         make the memo hold ``limit`` of them (real field values are far shorter)."""
 
+    def parsed(self, text: str, parse: Callable[[str], V]) -> V:
+        """``parse(text)``, from the memo when seen before (only successes are kept)."""
+        value = self.get(text)
+        if value is None:
+            value = self.put(text, parse(text))
+        return value
+
     def put(self, key: str, value: V) -> V:
         if len(key) <= self.max_key:
             if len(self) >= self.limit:

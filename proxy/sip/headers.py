@@ -221,10 +221,7 @@ def _make_via(
 
 def parse_via(value: str) -> Via:
     """Parse one Via field value (one comma element). 400 ``Bad Via`` when malformed."""
-    via = _VIA_MEMO.get(value)
-    if via is None:
-        via = _VIA_MEMO.put(value, _parse_via(value))
-    return via
+    return _VIA_MEMO.parsed(value, _parse_via)
 
 
 def _parse_via(value: str) -> Via:
@@ -539,10 +536,7 @@ class CSeq:
 
 def parse_cseq(value: str) -> CSeq:
     """``CSeq: <number> <method>`` (number below 2**32). 400 ``Bad CSeq`` when malformed."""
-    cseq = _CSEQ_MEMO.get(value)
-    if cseq is None:
-        cseq = _CSEQ_MEMO.put(value, _parse_cseq(value))
-    return cseq
+    return _CSEQ_MEMO.parsed(value, _parse_cseq)
 
 
 def _parse_cseq(value: str) -> CSeq:

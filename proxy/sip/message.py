@@ -184,13 +184,8 @@ class Headers:
     def _parsed(
         cls, fields: tuple[tuple[str, str], ...], keys: tuple[str, ...], raw: bytes | None
     ) -> Headers:
-        h = cls.__new__(cls)
-        h._fields = fields
-        h._keys = keys
-        h._cache = {}
-        h._raw = raw
-        h._lines = None
-        return h
+        """The parser's Headers: fields, their keys, and the block as received."""
+        return _make(fields, keys, raw, None)
 
     @classmethod
     def _trusted(
@@ -199,13 +194,7 @@ class Headers:
         """Fields whose names are tokens and whose values came out of a parsed message (no
         CR/LF), with their lookup keys if known: skip the per-field check (responses
         built from a request)."""
-        h = cls.__new__(cls)
-        h._fields = fields
-        h._keys = keys
-        h._cache = {}
-        h._raw = None
-        h._lines = None
-        return h
+        return _make(fields, keys, None, None)
 
     def _with(
         self,
@@ -213,13 +202,8 @@ class Headers:
         keys: tuple[str, ...],
         lines: tuple[bytes, ...] | None,
     ) -> Headers:
-        h = Headers.__new__(Headers)
-        h._fields = fields
-        h._keys = keys
-        h._cache = {}
-        h._raw = None
-        h._lines = lines
-        return h
+        """An edit's result: new fields, keys and (when known) wire lines."""
+        return _make(fields, keys, None, lines)
 
     # -- sequence protocol -------------------------------------------------------------
     def __iter__(self) -> Iterator[tuple[str, str]]:
@@ -430,6 +414,22 @@ class Headers:
         return "".join([f"{n}: {v}\r\n" for n, v in self._fields]).encode(
             "utf-8", "surrogateescape"
         )
+
+
+def _make(
+    fields: tuple[tuple[str, str], ...],
+    keys: tuple[str, ...] | None,
+    raw: bytes | None,
+    lines: tuple[bytes, ...] | None,
+) -> Headers:
+    """A Headers without ``__init__``'s per-field check (the callers vouch for the fields)."""
+    h = Headers.__new__(Headers)
+    h._fields = fields
+    h._keys = keys
+    h._cache = {}
+    h._raw = raw
+    h._lines = lines
+    return h
 
 
 _MISSING: Any = object()

@@ -57,25 +57,6 @@ DEFAULT_LIMITS = Limits()
 _VERSION_RE = re.compile(r"[Ss][Ii][Pp]/([0-9]+)\.([0-9]+)\Z")
 _STATUS_RE = re.compile(r"([Ss][Ii][Pp]/[0-9]+\.[0-9]+) ([1-6][0-9][0-9])(?: (.*))?\Z", re.S)
 _BAD_TEXT_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_METHODS = frozenset(
-    {
-        "INVITE",
-        "ACK",
-        "BYE",
-        "CANCEL",
-        "OPTIONS",
-        "REGISTER",
-        "PRACK",
-        "UPDATE",
-        "INFO",
-        "MESSAGE",
-        "NOTIFY",
-        "SUBSCRIBE",
-        "REFER",
-        "PUBLISH",
-    }
-)
-"""Methods known to be tokens (others are checked against the grammar)."""
 _MANDATORY = (
     ("via", "Via"),
     ("from", "From"),
@@ -255,7 +236,7 @@ def _request(line: str, headers: Headers) -> Request:
     if len(parts) != 3 or not parts[0] or not parts[1]:
         raise SipParseError("Bad Request-Line", detail=line[:80])
     method, target, version = parts
-    if method not in _METHODS and not TOKEN_RE.match(method):
+    if not TOKEN_RE.match(method):
         raise SipParseError("Bad Method", detail=method[:40])
     if version != "SIP/2.0":
         m = _VERSION_RE.match(version)

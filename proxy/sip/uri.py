@@ -229,10 +229,7 @@ _new = object.__new__
 
 def parse_uri(text: str) -> Uri:
     """Parse an absolute URI. Raises :class:`SipParseError` (400, ``Bad URI``)."""
-    uri = _URI_MEMO.get(text)
-    if uri is None:
-        uri = _URI_MEMO.put(text, _parse_uri(text))
-    return uri
+    return _URI_MEMO.parsed(text, _parse_uri)
 
 
 def _parse_uri(text: str) -> Uri:

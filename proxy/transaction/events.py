@@ -12,7 +12,9 @@ and looks only at the status code of responses.  Parsing and building SIP belong
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from proxy.transaction.timers import Timer
 
@@ -157,14 +159,7 @@ Action = (
 # field through object.__setattr__; the slot's own setter on object.__new__ gives the same
 # value in about half the time, and the field-less ones are shared (equal, immutable).
 _new = object.__new__
-_send_data = Send.__dict__["data"].__set__
-_pass_status = PassResponse.__dict__["status"].__set__
-_pass_data = PassResponse.__dict__["data"].__set__
-_sent_status = ResponseSent.__dict__["status"].__set__
-_sent_data = ResponseSent.__dict__["data"].__set__
-_recv_status = ResponseReceived.__dict__["status"].__set__
-_recv_data = ResponseReceived.__dict__["data"].__set__
-_fired_timer = TimerFired.__dict__["timer"].__set__
+T = TypeVar("T")
 
 START = Start()
 REQUEST_RECEIVED = RequestReceived()
@@ -172,35 +167,32 @@ ACK_RECEIVED = AckReceived()
 TERMINATED = Terminated()
 
 
+def _status_data(cls: type[T]) -> Callable[[int, bytes], T]:
+    """A fast ``cls(status, data)`` for the two-field events and actions."""
+    set_status = cls.__dict__["status"].__set__
+    set_data = cls.__dict__["data"].__set__
+
+    def build(status: int, data: bytes) -> T:
+        obj: T = _new(cls)
+        set_status(obj, status)
+        set_data(obj, data)
+        return obj
+
+    return build
+
+
+pass_response = _status_data(PassResponse)
+response_sent = _status_data(ResponseSent)
+response_received = _status_data(ResponseReceived)
+_send_data = Send.__dict__["data"].__set__
+_fired_timer = TimerFired.__dict__["timer"].__set__
+
+
 def send(data: bytes) -> Send:
     """``Send(data)``."""
     action: Send = _new(Send)
     _send_data(action, data)
     return action
-
-
-def pass_response(status: int, data: bytes) -> PassResponse:
-    """``PassResponse(status, data)``."""
-    action: PassResponse = _new(PassResponse)
-    _pass_status(action, status)
-    _pass_data(action, data)
-    return action
-
-
-def response_sent(status: int, data: bytes) -> ResponseSent:
-    """``ResponseSent(status, data)``."""
-    inp: ResponseSent = _new(ResponseSent)
-    _sent_status(inp, status)
-    _sent_data(inp, data)
-    return inp
-
-
-def response_received(status: int, data: bytes) -> ResponseReceived:
-    """``ResponseReceived(status, data)``."""
-    inp: ResponseReceived = _new(ResponseReceived)
-    _recv_status(inp, status)
-    _recv_data(inp, data)
-    return inp
 
 
 def timer_fired(timer: Timer) -> TimerFired:
