@@ -101,11 +101,12 @@ class WeightsConfig:
     """A source key suddenly brings many never-seen caller numbers (a rotating campaign
     burns one per call) *and* this call's number is new too: the call fits the burst. Counts
     on shared sources as well (it is measured against the source's own history)."""
-    pattern_listened: float = -6.0
+    pattern_listened: float = -12.0
     """``pattern.listened``: an A-attested caller whose answered calls are listened to
-    (``listened_seconds``, few short calls) is a wanted bulk sender (alerts, reminders);
-    this offsets its own volume evidence (rates, fan-out, concurrency), never more than
-    that evidence and never more than this weight."""
+    (``listened_seconds``, few short calls) or who leaves voicemails is a wanted bulk sender
+    (alerts, reminders); this offsets its own volume evidence (rates, fan-out, concurrency),
+    never more than that evidence and never more than this weight (a broadcast's fan-out,
+    minute and hour rates come to about 10)."""
     pattern_new_number: float = 0.3
     """Caller first seen less than ``new_number_seconds`` ago."""
     feedback_unwanted: float = 1.2

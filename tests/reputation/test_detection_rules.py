@@ -174,7 +174,8 @@ def test_listened_offsets_an_attested_senders_own_volume_only() -> None:
     found = signals.patterns(a, feats)
     own = math.fsum(r.weight for r in found if r.volume and not r.infra and r.weight > 0)
     (r,) = signals.listened(a, feats.get("tn"), None, found)
-    assert r.signal == "pattern.listened" and r.weight == pytest.approx(-min(own, 6.0))
+    cap = -CFG.weights.pattern_listened
+    assert r.signal == "pattern.listened" and r.weight == pytest.approx(-min(own, cap))
     # unattested: a spoofer must not borrow the record
     u = signal_input("+18005550100")
     assert signals.listened(u, feats.get("tn"), None, signals.patterns(u, feats)) == ()
