@@ -278,7 +278,13 @@ class Headers:
         n = keys.count(key)
         if n < 2:
             return [self._fields[keys.index(key)][1]] if n else []
-        return [f[1] for f, k in zip(self._fields, keys, strict=True) if k == key]
+        fields = self._fields
+        out = []
+        i = -1
+        for _ in range(n):
+            i = keys.index(key, i + 1)
+            out.append(fields[i][1])
+        return out
 
     def values(self, name: str) -> list[str]:
         """Comma-separated elements of every ``name`` field (quote- and ``<>``-aware)."""

@@ -56,6 +56,7 @@ DEFAULT_LIMITS = Limits()
 
 _VERSION_RE = re.compile(r"[Ss][Ii][Pp]/([0-9]+)\.([0-9]+)\Z")
 _STATUS_RE = re.compile(r"([Ss][Ii][Pp]/[0-9]+\.[0-9]+) ([1-6][0-9][0-9])(?: (.*))?\Z", re.S)
+_STATUS_FIRST = frozenset("123456")
 _BAD_TEXT_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _MANDATORY = (
     ("via", "Via"),
@@ -150,7 +151,7 @@ def parse_message(data: bytes, limits: Limits = DEFAULT_LIMITS, *, deep: bool = 
     field_tuple = tuple(fields)
     headers = Headers._parsed(field_tuple, key_tuple, raw)
 
-    is_request = start_line[:4].upper() != "SIP/"
+    is_request = not start_line.startswith("SIP/") and start_line[:4].upper() != "SIP/"
     method: str | None = None
     try:
         if is_request:
@@ -255,6 +256,19 @@ def _request(line: str, headers: Headers) -> Request:
 
 
 def _response(line: str, headers: Headers) -> Response:
+    code3 = line[8:11]
+    if (
+        line.startswith("SIP/2.0 ")
+        and len(code3) == 3
+        and code3[:1] in _STATUS_FIRST
+        and code3.isdigit()
+        and code3.isascii()
+        and line[11:12] in ("", " ")
+    ):  # the canonical status line, as _STATUS_RE would read it
+        reason = line[12:]
+        if _BAD_TEXT_RE.search(reason):
+            raise SipParseError("Bad Reason-Phrase", detail=reason[:80])
+        return _new_response(int(code3), reason, headers, b"", "SIP/2.0")
     m = _STATUS_RE.match(line)
     if m is None:
         if _VERSION_RE.match(line.split(" ", 1)[0]) is None:

@@ -271,3 +271,27 @@ def test_call_id_memo_refuses_what_the_grammar_refuses(value: str) -> None:
                 assert exc.reason == "Bad Call-ID"
             else:
                 raise AssertionError(value)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.sampled_from(["SIP/2.0 ", "SIP/2.0", "sip/2.0 ", "SIP/2.1 ", "SIP/2.0  "]),
+    st.text("0123456789²a ", min_size=0, max_size=4),
+    st.one_of(st.just(""), st.text(st.characters(blacklist_categories=("Cs",)), max_size=8)),
+)
+def test_status_line_fast_path_reads_like_the_regex(prefix: str, code: str, rest: str) -> None:
+    from proxy.sip.parser import _BAD_TEXT_RE, _STATUS_RE, _response
+
+    line = prefix + code + rest
+    h = Headers(())
+    m = _STATUS_RE.match(line)
+    try:
+        got = _response(line, h)
+    except SipParseError as exc:
+        assert m is None or m.group(1)[4:] != "2.0" or _BAD_TEXT_RE.search(m.group(3) or ""), (
+            line,
+            exc,
+        )
+        return
+    assert m is not None and m.group(1)[4:] == "2.0"
+    assert (got.status, got.reason, got.version) == (int(m.group(2)), m.group(3) or "", m.group(1))
