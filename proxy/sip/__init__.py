@@ -38,9 +38,10 @@ Headers (ordered, immutable, values as received; case-insensitive, compact forms
     h.lookup_keys -> tuple[str, ...]     # header_key() of each field, in order
 
 Cost model (why a relayed message is cheap): the parser checks From/To with one regex
-(or a memo hit: ``grammar.Memo`` keeps the parsed Via, name-addr, CSeq, Call-ID and URI
-of recently seen field texts) and hands over views whose URI is parsed on first
-``.uri``; ``NameAddr.lazy(uri_text, display_name, params)`` / ``.uri_text`` expose that.
+(or a memo hit: ``grammar.Memo`` keeps the parsed name-addr, CSeq, Call-ID and URI of
+recently seen field texts; not Vias, nearly all new) and hands over views whose URI is
+parsed on first ``.uri``; ``NameAddr.lazy(uri_text, display_name, params)`` and
+``.uri_text`` expose that.
 A parsed sip: URI remembers its text for ``str()``. Lazy and memoised values equal the
 eager parses (tests/sip/test_lazy.py). ``bench/core_bench.py`` measures the whole core.
 

@@ -34,6 +34,7 @@ class Memo(dict[str, V]):
     malformed value is parsed, and refused, every time), and only short texts. When full
     it starts over: the bounds keep a flood of distinct values from growing memory (at
     most ``limit`` x ``max_key`` characters plus their views); what is lost is speed.
+    Kept views are objects the garbage collector walks: memoise only what comes back.
     """
 
     __slots__ = ("limit", "max_key")

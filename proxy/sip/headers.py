@@ -60,7 +60,6 @@ _CALL_ID_RE = re.compile(
     r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+(?:@[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+)?\Z"
 )
 _DIGITS_RE = re.compile(r"[0-9]+\Z")
-_VIA_MEMO: Memo[Via] = Memo()
 _ADDR_MEMO: Memo[NameAddr] = Memo()
 _CSEQ_MEMO: Memo[CSeq] = Memo(256)
 _CALL_ID_MEMO: Memo[str] = Memo()
@@ -221,7 +220,10 @@ def _make_via(
 
 def parse_via(value: str) -> Via:
     """Parse one Via field value (one comma element). 400 ``Bad Via`` when malformed."""
-    return _VIA_MEMO.parsed(value, _parse_via)
+    # Not memoised, unlike the others: nearly every Via is new (its branch names one
+    # transaction), and keeping thousands of them cost more in garbage collection than
+    # the rare hit saved (bench/core_bench.py: about -20 µs/call without the memo).
+    return _parse_via(value)
 
 
 def _parse_via(value: str) -> Via:
