@@ -106,6 +106,9 @@ def split_commas(value: str) -> list[str]:
     Commas inside quoted strings (with ``\\`` escapes) and inside ``<...>`` are kept.
     Elements are stripped of surrounding whitespace; empty elements are dropped.
     """
+    if "," not in value:  # one element (the common Route, Contact, P-Asserted-Identity)
+        value = value.strip()
+        return [value] if value else []
     if '"' not in value and "<" not in value:
         return [part for part in (p.strip() for p in value.split(",")) if part]
     return [value[a:b].strip() for a, b in comma_spans(value) if value[a:b].strip()]

@@ -295,3 +295,11 @@ def test_status_line_fast_path_reads_like_the_regex(prefix: str, code: str, rest
         return
     assert m is not None and m.group(1)[4:] == "2.0"
     assert (got.status, got.reason, got.version) == (int(m.group(2)), m.group(3) or "", m.group(1))
+
+
+@given(st.one_of(_ANY_TEXT, addresses(), st.lists(addresses(), max_size=3).map(", ".join)))
+def test_split_commas_shortcut_matches_the_scanner(value: str) -> None:
+    from proxy.sip.grammar import comma_spans, split_commas
+
+    expected = [value[a:b].strip() for a, b in comma_spans(value) if value[a:b].strip()]
+    assert split_commas(value) == expected
