@@ -88,8 +88,13 @@ class LimitsConfig:
     """Seconds a TCP/TLS connection may sit without traffic before it is closed."""
     read_timeout: float = 10.0
     """Seconds a partly received message may stay incomplete (slowloris guard)."""
-    max_transactions: int = 20000
-    """Live transactions beyond which new requests get 503 with Retry-After (overload)."""
+    max_transactions: int = 200_000
+    """Live transactions (per worker) beyond which new requests get 503 with Retry-After.
+    Finished transactions linger 64*T1 (32 s) over UDP to absorb retransmissions, so a full
+    call (INVITE and BYE, server and client side: 4 transactions) occupies about
+    ``4 * 32 * calls/s`` slots: 1,500 calls/s need 192,000. A lingering transaction keeps
+    no message bytes it will never resend (about 1.8 KB each), so the default costs at most
+    ~400 MB per worker."""
     retry_after: int = 5
     """Seconds in the Retry-After header of an overload 503."""
     max_loop_lag: float = 0.15

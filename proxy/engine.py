@@ -217,6 +217,10 @@ class CoreEngine:
         ctx.timer_c = ctx.cancel_deadline = None
         ctx.received = ctx.stamped = ctx.request = None  # type: ignore[assignment]
         ctx.facts = None
+        if 200 <= ctx.final_code < 300:
+            # after a 2xx nothing is built from the forwarded request any more (no ACK of
+            # ours, no CANCEL); a non-2xx may still need its ACK (NeedAck) or CANCEL
+            ctx.fwd = None
 
     def _final_outcome(self, ctx: CallContext, code: int, now: float) -> None:
         if ctx.invite and ctx.initial and ctx.facts is not None:

@@ -107,7 +107,13 @@ class Forwarding(CoreEngine):
         else:
             client = NonInviteClient(data, reliable=dest.reliable, config=self.timers)
         ckey = client_key(branch, req.method)
-        if self.table.add(ckey, client) is not Admission.ADDED:
+        admission = self.table.add(ckey, client)
+        if admission is Admission.FULL:  # at max_transactions: no state for the branch
+            self.metrics.overload.inc()
+            retry = (("Retry-After", str(self.cfg.limits.retry_after)),)
+            self._local_final(ctx, 503, "Service Unavailable", now, retry)
+            return
+        if admission is not Admission.ADDED:  # our branch is live already: it came back
             self._local_final(ctx, 482, "Loop Detected", now)
             return
         ctx.client, ctx.fwd, ctx.dest, ctx.branch = client, fwd, dest, branch

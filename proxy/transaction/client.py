@@ -121,8 +121,10 @@ class InviteClient(_Client):
 
     def _on_enter(self, state: Any, now: float) -> list[Action]:
         if state is InviteClientState.COMPLETED:
+            self.request = b""  # a final response arrived: never resent (memory per call)
             self._start_timer(Timer.D, now)
         elif state is InviteClientState.ACCEPTED:
+            self.request = b""
             self._start_timer(Timer.M, now)
         return []
 
@@ -260,6 +262,8 @@ class NonInviteClient(_Client):
         return state
 
     def _on_enter(self, state: Any, now: float) -> list[Action]:
+        if state is NonInviteClientState.COMPLETED:
+            self.request = b""  # a final response arrived: never resent (memory per call)
         if state is NonInviteClientState.COMPLETED and self._start_timer(Timer.K, now) == 0:
             # Reliable transport: K is zero (§17.1.2.2), Completed ends at once.
             return self._goto(NonInviteClientState.TERMINATED, now)

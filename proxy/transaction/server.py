@@ -95,6 +95,11 @@ class _Server(Transaction[Any]):
     def _resend_last(self, inp: Input, now: float) -> list[Action]:
         return [] if self.last_response is None else [send(self.last_response)]
 
+    def _send_unkept(self, inp: Input, now: float) -> list[Action]:
+        """Send without keeping: in Accepted and Confirmed nothing is ever resent, so a
+        transaction lingering 64*T1 there holds no message bytes (memory per call)."""
+        return [send(inp.data)] if isinstance(inp, ResponseSent) else []
+
     def _timeout(self, inp: Input, now: float) -> list[Action]:
         return [Timeout()]
 
@@ -138,10 +143,12 @@ class InviteServer(_Server):
             self._start_timer(Timer.G, now)  # unreliable only
             self._start_timer(Timer.H, now)
         elif state is InviteServerState.CONFIRMED:
+            self.last_response = self.trying = None  # Confirmed only absorbs ACKs
             if self._start_timer(Timer.I, now) == 0:
                 # Reliable transport: I is zero (§17.2.1), Confirmed ends at once.
                 return self._goto(InviteServerState.TERMINATED, now)
         elif state is InviteServerState.ACCEPTED:
+            self.last_response = self.trying = None  # 2xx retransmissions come from the TU
             self._start_timer(Timer.L, now)
         return []
 
@@ -236,7 +243,7 @@ _INVITE_SERVER: Table = {
         "6026 §8.7: ACK in Accepted acknowledges the 2xx: pass it to the TU",
     ),
     (_IS.ACCEPTED, Trigger.SEND_2XX): Row(
-        InviteServer._send,
+        InviteServer._send_unkept,
         _IS.ACCEPTED,
         "6026 §8.7: 2xx retransmission (or fork) from the TU in Accepted: send it",
     ),

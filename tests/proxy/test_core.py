@@ -306,9 +306,14 @@ def test_strict_router_next_hop_gets_request_uri_rewritten() -> None:
 
 def test_overload_answers_503_with_retry_after() -> None:
     sim = Sim(**{"proxy.limits.max_transactions": 1})
-    sim.feed(invite())
+    # the server transaction takes the last slot; no room for the branch: 503, not 482
+    assert [x.msg.status for x in sim.feed(invite())] == [100]  # type: ignore[union-attr]
+    (first,) = sim.screened(Forward())
+    assert first.msg.status == 503 and first.peer.host == "192.0.2.10"  # type: ignore[union-attr]
+    assert first.msg.headers.get("retry-after") == "5"
     (o,) = sim.feed(invite(branch="z9hG4bK-2", call_id="c2"))
     assert o.msg.status == 503 and o.msg.headers.get("retry-after") == "5"  # type: ignore[union-attr]
+    assert sim.metrics.overload._value.get() == 2
 
 
 def test_stray_responses_dropped_but_2xx_with_our_via_forwarded() -> None:
