@@ -13,7 +13,7 @@ record-routed through the proxy) and reports:
 Then the best clean rate of each target and the ratios spitwall/Kamailio.
 
     .venv/bin/python bench/sipp_ramp.py                        # defaults below
-    .venv/bin/python bench/sipp_ramp.py --rates 200,500,1000 --duration 10 --workers 1,2
+    .venv/bin/python bench/sipp_ramp.py --rates 1500,2000 --workers 3,4 --duration 40
     .venv/bin/python bench/sipp_ramp.py --no-kamailio --profile var/spitwall.prof
 """
 
@@ -306,8 +306,14 @@ def fmt(v: float | None) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rates", default="200,400,600,800,1000,1200,1500,2000")
-    ap.add_argument("--duration", type=float, default=8.0, help="seconds of offered load per rate")
+    ap.add_argument("--rates", default="600,1200,1500,2000,2400")
+    ap.add_argument(
+        "--duration",
+        type=float,
+        default=40.0,
+        help="seconds of offered load per rate (default 40: finished transactions linger "
+        "64*T1 = 32 s over UDP, so shorter runs never reach the proxy's steady state)",
+    )
     ap.add_argument("--workers", default="1,2,4", help="spitwall worker counts to measure")
     ap.add_argument(
         "--transport",
