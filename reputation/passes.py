@@ -33,7 +33,8 @@ from sqlite_utils import Database
 KEEP_AFTER = 60.0
 """Seconds a pass or spent id stays in the file after it stopped mattering (clock slack)."""
 PRUNE_AT = 10_000
-"""Memory is swept of stale entries when a map grows past this many entries."""
+"""Memory is swept of stale entries when the book grows past this many entries (and then
+past twice what the sweep left, so that many live entries do not cost a sweep per put)."""
 
 
 class PassBook:
@@ -46,6 +47,7 @@ class PassBook:
         self._passes: dict[tuple[str, str], float] = {}
         self._spent: dict[str, float] = {}
         self._diverts: dict[tuple[str, str], tuple[str, float]] = {}
+        self._sweep_at = PRUNE_AT
 
     def __len__(self) -> int:
         return len(self._passes) + len(self._spent) + len(self._diverts)
@@ -65,8 +67,7 @@ class PassBook:
         """Remember a pass; a later ``until`` wins over an earlier one (as in the file)."""
         key = (caller, callee)
         self._passes[key] = max(until, self._passes.get(key, until))
-        if now is not None and len(self._passes) > PRUNE_AT:
-            self._passes = {k: v for k, v in self._passes.items() if v > now}
+        self._grown(now)
 
     def drop_pass(self, caller: str, callee: str) -> None:
         self._passes.pop((caller, callee), None)
@@ -77,10 +78,9 @@ class PassBook:
         return jti in self._spent
 
     def put_spent(self, jti: str, expires: float, now: float | None = None) -> None:
+        # an expired token is refused before its id is looked at: forgetting it is safe
         self._spent[jti] = expires
-        if now is not None and len(self._spent) > PRUNE_AT:
-            # an expired token is refused before its id is looked at: forgetting is safe
-            self._spent = {k: v for k, v in self._spent.items() if v > now}
+        self._grown(now)
 
     def drop_spent(self, jti: str) -> None:
         self._spent.pop(jti, None)
@@ -95,11 +95,17 @@ class PassBook:
         self, caller: str, callee: str, verstat: str, until: float, now: float | None = None
     ) -> None:
         self._diverts[(caller, callee)] = (verstat, until)
-        if now is not None and len(self._diverts) > PRUNE_AT:
-            self._diverts = {k: v for k, v in self._diverts.items() if v[1] > now}
+        self._grown(now)
 
     def drop_divert(self, caller: str, callee: str) -> None:
         self._diverts.pop((caller, callee), None)
+
+    def _grown(self, now: float | None) -> None:
+        """Sweep after a put when the book outgrew its threshold; the next threshold is
+        twice what is left, so a sweep costs O(1) amortised per put."""
+        if now is not None and len(self) > self._sweep_at:
+            self.prune(now)
+            self._sweep_at = max(PRUNE_AT, 2 * len(self))
 
     def prune(self, now: float) -> int:
         """Forget what no longer matters; how many entries were forgotten."""
