@@ -203,6 +203,12 @@ class CoreEngine:
                 return
         self._out.append(Send(resp, upstream))
 
+    def _overload_headers(self) -> tuple[tuple[str, str], ...]:
+        """Count one overload 503 (draining, lagging loop, full transaction table) and
+        give its ``Retry-After`` (``limits.retry_after``)."""
+        self.metrics.overload.inc()
+        return (("Retry-After", str(self.cfg.limits.retry_after)),)
+
     # ---------------------------------------------------------------- bookkeeping
     def _push(self, deadline: float, ctx: CallContext) -> None:
         self._timer_c.push(deadline, ctx)

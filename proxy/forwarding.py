@@ -24,9 +24,6 @@ from .transaction import Admission, InviteClient, NonInviteClient, client_key
 from .transaction.machine import Transaction
 from .transport.base import Peer
 
-_ALWAYS_REMOVED = (PASS_HEADER,)
-"""Never forwarded: the challenge UA's pass token is for the screener only (it is in
-``InviteFacts.pass_token``); a callee must not see it."""
 DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
 
 
@@ -89,10 +86,10 @@ class Forwarding(CoreEngine):
                 != (local.transport, local.host, local.rr_port)
             ):
                 rrs.append(record_route_uri(inl))
-        if action is not None:
-            extra, remove = action.headers, (PASS_HEADER, *action.remove_headers)
-        else:
-            extra, remove = (), _ALWAYS_REMOVED
+        # X-Spitwall-Pass is never forwarded: the challenge UA's pass token is for the
+        # screener only (``InviteFacts.pass_token``); a callee must not see it.
+        extra = action.headers if action is not None else ()
+        remove = (PASS_HEADER, *action.remove_headers) if action is not None else (PASS_HEADER,)
         headers = forward_headers(
             req, via=via, stamped_top_via=None, record_route=rrs, extra=extra, remove=remove
         )
@@ -109,9 +106,7 @@ class Forwarding(CoreEngine):
         ckey = client_key(branch, req.method)
         admission = self.table.add(ckey, client)
         if admission is Admission.FULL:  # at max_transactions: no state for the branch
-            self.metrics.overload.inc()
-            retry = (("Retry-After", str(self.cfg.limits.retry_after)),)
-            self._local_final(ctx, 503, "Service Unavailable", now, retry)
+            self._local_final(ctx, 503, "Service Unavailable", now, self._overload_headers())
             return
         if admission is not Admission.ADDED:  # our branch is live already: it came back
             self._local_final(ctx, 482, "Loop Detected", now)

@@ -139,8 +139,7 @@ class RequestHandling(AckAndCancel):
         self, req: Request, key: Key | None, peer: Peer, upstream: Peer, now: float
     ) -> None:
         """503 + Retry-After: draining, overloaded, or the transaction table is full."""
-        self.metrics.overload.inc()
-        retry = (("Retry-After", str(self.cfg.limits.retry_after)),)
+        retry = self._overload_headers()
         self._reply(req, key, peer, upstream, 503, "Service Unavailable", now, retry)
 
     @staticmethod
