@@ -327,7 +327,9 @@ class CallScreener:
         store, in the store: the leg may reach another worker process."""
         if self.store is not None:
             until = now + DIVERT_REMEMBER
-            self.store.remember_divert(caller, callee, verstat, until, now=now)
+            self.store.remember_divert(caller, callee, verstat, until, now=now).add_done_callback(
+                _log_undiverted
+            )
             return
         self._diverted_verstat[(caller, callee)] = verstat
         if len(self._diverted_verstat) > self._remember:
@@ -422,6 +424,14 @@ def _log_unremembered(done: Future[None]) -> None:
     exc = done.exception()
     if exc is not None:
         log.error("challenge pass not shared with other workers: %s", exc)
+
+
+def _log_undiverted(done: Future[None]) -> None:
+    """A diverted call's verstat the store could not record: a bridged leg that reaches
+    another worker is forwarded with its own verstat (No-TN-Validation)."""
+    exc = done.exception()
+    if exc is not None:
+        log.error("diverted call's verstat not shared with other workers: %s", exc)
 
 
 def _action_name(action: Action, decision: Decision | None) -> str:
