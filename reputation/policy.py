@@ -52,10 +52,11 @@ Signalling (documented for the proxy and for callers' carriers):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 from .config import PolicyConfig
-from .model import ActionKind, Decision, Score
+from .model import ActionKind, Decision, Reason, Score
 from .score import ALLOWING_OVERRIDES, BLOCKING_OVERRIDES, logistic_score
 
 BANDS = ("ok", "suspicious", "likely", "spam", "certain")
@@ -158,43 +159,46 @@ def score_header(score: Score, label: str, top: int = 3) -> str:
     return text + (f';reasons="{",".join(names)}"' if names else "")
 
 
+def _score_without(score: Score, leave_out: Callable[[Reason], bool]) -> float:
+    """The score without the positive reasons ``leave_out`` picks (``score.value`` if none)."""
+    drop = [r.weight for r in score.reasons if leave_out(r) and r.weight > 0]
+    if not drop:
+        return score.value
+    return logistic_score(score.log_odds - math.fsum(drop))
+
+
+def _rejects_only_with(
+    score: Score, mine: float, cfg: PolicyConfig, user: UserPolicy | None
+) -> bool:
+    """``score`` rejects, but ``mine`` (a score with some evidence left out) would not."""
+    if mine == score.value:
+        return False
+    return _band_action(cfg, user, band_of(mine, thresholds(cfg, user))) is not ActionKind.REJECT
+
+
 def caller_score(score: Score) -> float:
     """The score without the positive infrastructure evidence (``Reason.infra``): what the
     caller's own evidence says. Equal to ``score.value`` when no such reason fired."""
-    infra = [r.weight for r in score.reasons if r.infra and r.weight > 0]
-    if not infra:
-        return score.value
-    return logistic_score(score.log_odds - math.fsum(infra))
+    return _score_without(score, lambda r: r.infra)
 
 
 def infrastructure_only(score: Score, cfg: PolicyConfig, user: UserPolicy | None = None) -> bool:
     """True when the call reaches a ``reject`` band only through shared-infrastructure
     evidence: without it, its band's action would not be ``reject`` (the rule in the module
     docstring: such a call is challenged, never rejected)."""
-    limits = thresholds(cfg, user)
-    mine = caller_score(score)
-    if mine == score.value:
-        return False
-    return _band_action(cfg, user, band_of(mine, limits)) is not ActionKind.REJECT
+    return _rejects_only_with(score, caller_score(score), cfg, user)
 
 
 def own_score(score: Score) -> float:
     """The score without positive infrastructure *and* call-volume evidence: what the
     caller's own outcomes, lists, number and attestation say."""
-    drop = [r.weight for r in score.reasons if (r.infra or r.volume) and r.weight > 0]
-    if not drop:
-        return score.value
-    return logistic_score(score.log_odds - math.fsum(drop))
+    return _score_without(score, lambda r: r.infra or r.volume)
 
 
 def volume_only(score: Score, cfg: PolicyConfig, user: UserPolicy | None = None) -> bool:
     """True when the call reaches a ``reject`` band only through call volume (and
     infrastructure) evidence: without it, its band's action would not be ``reject``."""
-    mine = own_score(score)
-    if mine == score.value:
-        return False
-    limits = thresholds(cfg, user)
-    return _band_action(cfg, user, band_of(mine, limits)) is not ActionKind.REJECT
+    return _rejects_only_with(score, own_score(score), cfg, user)
 
 
 def tag_header(decision: Decision, cfg: PolicyConfig) -> tuple[str, str]:
