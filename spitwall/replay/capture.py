@@ -110,8 +110,12 @@ def read_capture(path: str | Path, stats: CaptureStats) -> Iterator[Segment | Pr
     try:
         reader = _open(p)
     except (Scapy_Exception, OSError, EOFError, ValueError) as exc:
-        with p.open("rb") as fh:
-            magic = fh.read(4)
+        try:
+            with p.open("rb") as fh:
+                magic = fh.read(4)
+        except OSError as why:  # a directory, no read permission: not a capture at all
+            yield Problem(None, "cannot_open", f"{p}: {why.strerror or why}")
+            return
         yield Problem(
             None,
             "not_a_capture",

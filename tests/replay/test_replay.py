@@ -229,6 +229,10 @@ def test_garbage_and_empty_files(tmp_path: Path) -> None:
     code, text = run_cli(str(empty))
     assert code == 1 and "empty_file" in text
     assert run_cli(str(tmp_path / "missing.pcap"))[0] == 2
+    folder = tmp_path / "folder.pcap"
+    folder.mkdir()
+    code, text = run_cli(str(folder))
+    assert code == 1 and "cannot_open" in text and "Is a directory" in text
 
 
 def test_non_sip_and_malformed_sip(tmp_path: Path) -> None:
