@@ -202,14 +202,19 @@ class UA:
         return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return "".join(self.lines)
+        return stop_process(self.proc, self.lines, 10)
+
+
+def stop_process(proc: subprocess.Popen[str], lines: list[str], grace: float) -> str:
+    """Terminate ``proc`` (kill it after ``grace`` seconds); everything it printed."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return "".join(lines)
 
 
 def write_config(path: Path, data_dir: Path, challenge: dict[str, Any]) -> None:
@@ -443,6 +448,24 @@ def start_peer(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def start_tone_callee(port: int, ready: Path) -> subprocess.Popen[str]:
+    """A pjsua2 callee on ``port`` that answers with a 1 kHz tone and measures what it hears;
+    it writes ``ready`` once listening."""
+    return start_peer(
+        "--role", "callee", "--port", str(port), "--tone", "1000",
+        "--measure-from", "0.5", "--ready-file", str(ready), "--duration", "20",
+    )  # fmt: skip
+
+
+def start_code_caller(target: str) -> subprocess.Popen[str]:
+    """A pjsua2 caller that enters the code "47" (RFC 4733) at 0.5 s, then plays 440 Hz,
+    measures what it hears from 3.5 s and hangs up at 6 s."""
+    return start_peer(
+        "--role", "caller", "--target", target, "--dtmf", "47", "--dtmf-at", "0.5",
+        "--tone", "440", "--measure-from", "3.5", "--hangup-after", "6", "--duration", "20",
+    )  # fmt: skip
 
 
 def peer_result(proc: subprocess.Popen[str], timeout: float = 40.0) -> dict[str, Any]:

@@ -35,7 +35,9 @@ from .support import (
     free_port,
     peer_result,
     render_uac,
+    start_code_caller,
     start_peer,
+    start_tone_callee,
     start_ua,
     wait_until,
 )
@@ -134,39 +136,9 @@ def test_pjsua2_caller_and_callee_hear_each_other(
     ua: UA, reports: ReportServer, callee_port: int, tmp_path: Path
 ) -> None:
     ready = tmp_path / "callee.port"
-    callee = start_peer(
-        "--role",
-        "callee",
-        "--port",
-        str(callee_port),
-        "--tone",
-        "1000",
-        "--measure-from",
-        "0.5",
-        "--ready-file",
-        str(ready),
-        "--duration",
-        "20",
-    )
+    callee = start_tone_callee(callee_port, ready)
     wait_until(lambda: ready.exists(), 10, "pjsua2 callee")
-    caller = start_peer(
-        "--role",
-        "caller",
-        "--target",
-        target(ua, "pj-bridge"),
-        "--dtmf",
-        "47",
-        "--dtmf-at",
-        "0.5",
-        "--tone",
-        "440",
-        "--measure-from",
-        "3.5",
-        "--hangup-after",
-        "6",
-        "--duration",
-        "20",
-    )
+    caller = start_code_caller(target(ua, "pj-bridge"))
     a, b = peer_result(caller), peer_result(callee)
     assert a["connected"] and a["ended_by"] == "local"
     assert b["connected"] and b["ended_by"] == "remote"  # the UA tore the bridge down

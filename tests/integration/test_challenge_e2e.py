@@ -45,7 +45,10 @@ from tests.challenge.support import (
     free_port,
     peer_result,
     sipp_binary,
+    start_code_caller,
     start_peer,
+    start_tone_callee,
+    stop_process,
 )
 
 pytestmark = [pytest.mark.sipp, pytest.mark.timeout(150)]
@@ -120,14 +123,7 @@ class Serve:
         return found
 
     def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return "".join(self.lines)
+        return stop_process(self.proc, self.lines, 15)
 
 
 def _add_user(data_dir: Path, name: str, role: str, *tns: str) -> str:
@@ -518,39 +514,9 @@ def test_pjsua2_caller_and_callee_hear_each_other_through_the_proxy(
 ) -> None:
     """Issue 5: after a pass, media flows both ways through the UA's bridge."""
     ready = tmp_path / "callee.port"
-    callee = start_peer(
-        "--role",
-        "callee",
-        "--port",
-        str(serve.callee_port),
-        "--tone",
-        "1000",
-        "--measure-from",
-        "0.5",
-        "--ready-file",
-        str(ready),
-        "--duration",
-        "20",
-    )
+    callee = start_tone_callee(serve.callee_port, ready)
     _poll(ready.exists, 10, "the pjsua2 callee")
-    caller = start_peer(
-        "--role",
-        "caller",
-        "--target",
-        f"sip:{MEDIA_TN}@{serve.proxy}",
-        "--dtmf",
-        "47",
-        "--dtmf-at",
-        "0.5",
-        "--tone",
-        "440",
-        "--measure-from",
-        "3.5",
-        "--hangup-after",
-        "6",
-        "--duration",
-        "20",
-    )
+    caller = start_code_caller(f"sip:{MEDIA_TN}@{serve.proxy}")
     a, b = peer_result(caller), peer_result(callee)
     assert a["connected"] and a["ended_by"] == "local", a
     assert b["connected"] and b["ended_by"] == "remote", b
