@@ -25,7 +25,6 @@ import dataclasses
 import fcntl
 import logging
 import os
-import re
 import subprocess
 import sys
 import time
@@ -45,6 +44,7 @@ from challenge.runner import report_token
 from proxy.pipeline import CallScreener, DivertTargets, PipelineObserver
 from proxy.server import Bound
 from proxy.signing import OutboundSigning, compile_trunks
+from proxy.sip import SipParseError, SipUri, parse_uri
 from reputation.engine import ScoringEngine
 from reputation.store import Store, store_path
 
@@ -54,10 +54,10 @@ from .runtime import MULTIPROC_ENV, AppExtension, Runtime
 log = logging.getLogger("spitwall.compose")
 
 WORKER_SYNC_INTERVAL = 0.2
-SINGLE_SYNC_INTERVAL = 1.0
-"""One process alone only needs to see changes made by the command line (``users add``)."""
 """Seconds between a worker's reads of the store's change feed (``proxy.workers`` > 1):
 a list change made over the API (worker 0) reaches the other workers' calls this fast."""
+SINGLE_SYNC_INTERVAL = 1.0
+"""One process alone only needs to see changes made by the command line (``users add``)."""
 
 MAINTENANCE_INTERVAL = 3600.0
 """Seconds between the store's housekeeping runs (expired list entries, decayed counters,
@@ -376,9 +376,12 @@ def challenge_wiring_problems(
     out: list[str] = []
     ch = cfg.challenge
     udp_ports = {b.port for b in bound if b.transport == "udp"}
-    m = re.match(r"^sips?:(?:[^@;]*@)?(\[[^\]]+\]|[^:;]+)(?::(\d+))?", ch.outbound_proxy)
-    if ch.outbound_proxy and m is not None:
-        port = int(m.group(2) or 5060)
+    try:
+        uri = parse_uri(ch.outbound_proxy) if ch.outbound_proxy else None
+    except SipParseError:
+        uri = None
+    if isinstance(uri, SipUri):
+        port = uri.port or 5060
         if udp_ports and port not in udp_ports:
             out.append(
                 f"[challenge] outbound_proxy {ch.outbound_proxy!r} uses port {port}, but the "
