@@ -90,7 +90,6 @@ class AckAndCancel(Forwarding):
             return
         ictx.cancel_wanted = True
         if ictx.client is None:  # still screening: nothing went downstream
-            ictx.screening = False
             self._screening.pop(ictx.id, None)
             self._local_final(ictx, 487, "Request Terminated", now)
         elif ictx.provisional:

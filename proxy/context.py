@@ -42,7 +42,6 @@ class CallContext:
         "provisional",
         "received",
         "request",
-        "screening",
         "server",
         "stamped",
         "timer_c",
@@ -86,7 +85,6 @@ class CallContext:
         self.cancel_sent = False
         self.timer_c: float | None = None
         self.cancel_deadline: float | None = None
-        self.screening = False
         self.facts: InviteFacts | None = None
         self.decision_id: str | None = None
         self.to_tag: str | None = None

@@ -131,9 +131,8 @@ class ProxyCore(RequestHandling, ResponseHandling):
     ) -> None:
         """The screener's decision for ``Screen(key)`` (None: forward unscreened)."""
         ctx = self._screening.pop(key, None)
-        if ctx is None or not ctx.screening:
+        if ctx is None:  # unknown, answered, or screened already
             return
-        ctx.screening = False
         if ctx.final_sent:
             return  # CANCELled while screening
         action = action if action is not None else Forward(note="timeout" if timed_out else "error")

@@ -124,7 +124,6 @@ class RequestHandling(AckAndCancel):
         if m == "INVITE":
             self._run(ctx, server, server.send_response(100, trying(req_st), now), now)
             if initial:
-                ctx.screening = True
                 ctx.facts = invite_facts(routed, peer, now + self.wall_offset, self.trunks)
                 self._screening[ctx.id] = ctx
                 self._out.append(Screen(ctx.id, ctx.facts))
