@@ -117,9 +117,8 @@ class KeyStats:
     window (a day-decayed rate since it was first seen, scaled to the hours of the last day
     in which the key carried calls, so quiet nights do not lower the daytime baseline);
     None until the key has ``burst_min_history`` of history (a burst needs a baseline)."""
-    recent_outcomes: float = 0.0
-    """Finished attempts decayed with ``recent_half_life`` (the ratios below rest on it)."""
     recent_answer_ratio: float | None = None
+    """The ratios above over outcomes decayed with ``recent_half_life`` (minutes)."""
     recent_short_ratio: float | None = None
     recent_early_cancel_ratio: float | None = None
 
@@ -363,7 +362,6 @@ class _Table:
             callers=callers,
             new_callers=new_callers,
             new_callers_expected=expected,
-            recent_outcomes=r_fin,
             recent_answer_ratio=rout[_F_ANSWERED] / r_fin if r_enough else None,
             recent_short_ratio=rout[_F_SHORT] / r_ended if r_ended >= cfg.min_outcomes else None,
             recent_early_cancel_ratio=rout[_F_EARLY] / r_fin if r_enough else None,
