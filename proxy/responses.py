@@ -71,8 +71,6 @@ class ResponseHandling(Forwarding):
             ctx.invite and 200 <= status < 300 and 200 <= ctx.final_code < 300
         ):
             return  # a final response already went upstream (408 after Timer C, 487 …)
-        if status < 200 and ctx.final_sent:
-            return
         out = without_top_via(resp, data)
         if out is None:
             up = resp.with_headers(resp.headers.remove_first_value("via"))
