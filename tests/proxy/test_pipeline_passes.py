@@ -113,17 +113,12 @@ FAST = StoreConfig(batch_window=0.005)
 def _worker(store: Store) -> CallScreener:
     """What the composition root builds per worker: a screener whose pass check spends the
     token's id in the shared store (compose._PassCheck)."""
-    from challenge.passtoken import PassClaims, PassVerifier
-
-    verifier = PassVerifier(SECRET, shared=store.spend_pass)
-
-    async def check(token: str, caller: str, callee: str, now: float) -> bool:
-        result = await verifier.acheck(token, caller or None, callee or None, now)
-        return isinstance(result, PassClaims)
+    from challenge.passtoken import PassVerifier
+    from spitwall.compose import _PassCheck
 
     s = _screener(accept=False)
     s.store = store
-    s.passes = check
+    s.passes = _PassCheck(PassVerifier(SECRET, shared=store.spend_pass))
     return s
 
 
