@@ -44,12 +44,16 @@ def deciding(r: CallResult, limit: float) -> list[str]:
 
 
 def summary(
-    results: list[CallResult], specs: dict[int, CallSpec], kind: str, decisions: frozenset[str]
+    results: list[CallResult],
+    specs: dict[int, CallSpec],
+    kind: str,
+    decisions: frozenset[str],
+    policy: PolicyConfig | None = None,
 ) -> str:
     sel = [r for r in results if r.kind == kind and r.decision in decisions]
     every = [r for r in results if r.kind == kind]
     out = [f"{len(sel)} of {len(every)} {kind} calls {'/'.join(sorted(decisions))}"]
-    limit = _logit(PolicyConfig().challenge_at)
+    limit = _logit((policy or PolicyConfig()).challenge_at)
     fired: Counter[str] = Counter()
     infra: Counter[str] = Counter()
     dec: Counter[str] = Counter()
@@ -108,15 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.subscribers:
         changes["subscribers"] = args.subscribers
     traffic = generate(scenario(args.scenario, **changes))
-    results = asyncio.run(
-        evaluate(traffic, reputation_config(args.config), trunks=trunks_for(args.config, traffic))
-    )
+    cfg = reputation_config(args.config)
+    results = asyncio.run(evaluate(traffic, cfg, trunks=trunks_for(args.config, traffic)))
     if args.save:
         Path(args.save).write_bytes(pickle.dumps((traffic, results)))
     specs = {c.id: c for c in traffic.calls}
     decisions = frozenset(args.decision) if args.decision else STOP
     print(table([(args.scenario, args.config, compute(results))]))
-    print(summary(results, specs, args.kind, decisions))
+    print(summary(results, specs, args.kind, decisions, cfg.policy))
     print(examples(results, specs, args.kind, decisions, args.examples))
     return 0
 
