@@ -40,7 +40,8 @@ class Forwarding(CoreEngine):
         uri = req.uri
         if isinstance(uri, TelUri):
             return self.router.route("", uri.digits, host_is_ours=True)
-        assert isinstance(uri, SipUri)
+        if not isinstance(uri, SipUri):  # an absolute URI: requests get 416 first, an ACK not
+            return NoRoute(404, "Unsupported Request-URI")
         if not initial and not self.local.is_our_uri(uri):
             return hop_from_uri(uri, "request-uri")
         return self._route_initial(uri)

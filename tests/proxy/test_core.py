@@ -382,3 +382,11 @@ def test_flooding_source_is_shed_without_hurting_others() -> None:
         )
         == 1
     )
+
+
+def test_ack_with_absolute_request_uri_is_dropped_not_raised() -> None:
+    """An ACK skips §16.3's 416: a non-SIP Request-URI must end as "no route", not crash
+    (found by test_fuzz_core)."""
+    sim = Sim()
+    assert sim.feed(invite(method="ACK", to_tag="b1", ruri="ip:+12155550123@10.0.0.1")) == []
+    assert sim.drops("ack_no_route") == 1
