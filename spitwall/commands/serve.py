@@ -225,7 +225,12 @@ def _run_workers(cfg: SpitwallConfig, grace: float, full: bool, cfg_path: Path |
         if spec.endswith(":0"):
             raise ConfigError("proxy.workers", "several workers need explicit listen ports (not 0)")
     if full:
-        _prepare_shared_files(cfg)
+        try:
+            _prepare_shared_files(cfg)
+        except OSError as exc:
+            raise ConfigError(
+                "data_dir", f"cannot prepare the workers' shared files: {exc}"
+            ) from None
     # /metrics (worker 0) must count every worker: metric values go to shared files
     try:
         metrics = prepare_multiprocess_metrics(multiprocess_metrics_dir(cfg.data_dir))

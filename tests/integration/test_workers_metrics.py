@@ -144,6 +144,21 @@ async def test_an_unusable_metrics_directory_is_a_config_error(tmp_path: Path) -
     assert b"data_dir" in err and b"metrics directory" in err, err
 
 
+async def test_an_unusable_data_dir_is_a_config_error_with_the_whole_spitwall(
+    tmp_path: Path,
+) -> None:
+    not_a_dir = tmp_path / "data"
+    not_a_dir.write_text("a file where the data directory should be")
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "spitwall", "serve", *two_workers(free_port(), "", not_a_dir)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2, err
+    assert b"data_dir" in err and b"shared files" in err and b"Traceback" not in err, err
+
+
 async def test_a_worker_that_cannot_start_stops_the_others(tmp_path: Path) -> None:
     # worker 0 cannot bind HTTP (the port is taken); worker 1 alone would take calls whose
     # metrics and API nobody serves: serve stops it and exits with worker 0's code
