@@ -7,7 +7,7 @@
   top Via, From, To, Call-ID, CSeq number and Route.
 - ``trying``: the 100 Trying for an INVITE, straight to bytes;
 - ``invite_facts``: the plain-data ``InviteFacts`` the screener sees.
-- ``apply_forward`` / ``divert_uri``: carry out a screening decision on the request.
+- ``divert_uri`` / ``tag_verstat``: carry out a screening decision on the request.
 """
 
 from __future__ import annotations

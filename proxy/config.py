@@ -251,7 +251,9 @@ class ProxyConfig:
     """Named trunks by source CIDR (``[proxy.trunks.NAME]``), see :class:`TrunkConfig`."""
 
     def trunk_sources(self) -> tuple[str, ...]:
-        """Every trunk's CIDRs (the rate limiter adds them to its allow-list)."""
+        """Every trunk's CIDRs, by trunk name. Nothing in the proxy calls this: the rate
+        limiter resolves trunks by kind (``proxy.ratelimit.limiter_for``), not through its
+        allow-list."""
         return tuple(c for name in sorted(self.trunks) for c in self.trunks[name].sources)
 
     def __post_init__(self) -> None:
