@@ -28,7 +28,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -162,20 +162,21 @@ class Writer:
         for task, result, error in batch:
             if error is not None and not task.urgent:
                 log.warning("background write failed: %r", error)
-            if task.future.done():
-                # the waiter gave up (its asyncio task was cancelled: a client hung up, a
-                # shutdown); the write itself is committed, and this thread must live on
+            # the waiter may give up (its asyncio task cancelled: a client hung up, a
+            # shutdown) at any moment, also between a done() check and the set: the write
+            # itself is committed, and this thread must live on
+            try:
+                if error is None:
+                    task.future.set_result(result)
+                else:
+                    task.future.set_exception(error)
+            except InvalidStateError:
                 continue
-            if error is None:
-                task.future.set_result(result)
-            else:
-                task.future.set_exception(error)
 
     def _fail(self, tasks: list[_Task[Any]], exc: BaseException) -> None:
         self.failures += len(tasks)
         for t in tasks:
-            if not t.future.done():
-                t.future.set_exception(exc)
+            _refuse(t.future, exc)
 
     def _drain_closed(self) -> None:
         while True:
@@ -183,5 +184,13 @@ class Writer:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if item is not _STOP and not item.future.done():
-                item.future.set_exception(WriterClosed("the store is closed"))
+            if item is not _STOP:
+                _refuse(item.future, WriterClosed("the store is closed"))
+
+
+def _refuse(future: Future[Any], exc: BaseException) -> None:
+    """Fail ``future`` unless its waiter already gave up (cancelled, even just now)."""
+    try:
+        future.set_exception(exc)
+    except InvalidStateError:
+        pass
