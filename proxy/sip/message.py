@@ -546,17 +546,8 @@ class _Common:
 
 
 def _top_via(h: Headers) -> Via | None:
-    keys = h._keys or h.lookup_keys
-    if "via" not in keys:
-        return None
-    value = h._fields[keys.index("via")][1]
-    if "," not in value and value.strip():
-        return parse_via(value.strip())
+    # split_commas takes a comma-free value (the usual single Via) without scanning it
     for value in h.get_all("via"):
-        if "," not in value:
-            if value:
-                return parse_via(value)
-            continue
         first = split_commas(value)
         if first:
             return parse_via(first[0])

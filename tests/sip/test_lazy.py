@@ -303,3 +303,28 @@ def test_split_commas_shortcut_matches_the_scanner(value: str) -> None:
 
     expected = [value[a:b].strip() for a, b in comma_spans(value) if value[a:b].strip()]
     assert split_commas(value) == expected
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "",
+                "  ",
+                " \t",
+                "SIP/2.0/UDP a;branch=z9hG4bK1",
+                " SIP/2.0/UDP b ",
+                "SIP/2.0/UDP c, SIP/2.0/UDP d",
+                " , SIP/2.0/UDP e",
+            ]
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_top_via_is_the_first_of_vias(values: list[str]) -> None:
+    from proxy.sip import Request
+
+    h = Headers([("Via", v) for v in values])
+    vias = Request("OPTIONS", SipUri("x"), h).vias
+    assert Request("OPTIONS", SipUri("x"), h).top_via == (vias[0] if vias else None)
