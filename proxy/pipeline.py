@@ -126,7 +126,8 @@ class CallScreener:
         self.clock = clock
         self._recent: dict[str, Screened] = {}
         self._passes: dict[tuple[str, str], float] = {}
-        self._diverted_verstat: dict[tuple[str, str], str] = {}
+        self._diverted_verstat: dict[tuple[str, str], tuple[str, float]] = {}
+        """Without a store: (caller, callee) → (verstat, until), as the store keeps it."""
         self._remember = remember
 
     # -- the screening step ----------------------------------------------------------------
@@ -325,21 +326,23 @@ class CallScreener:
     def _remember_divert(self, caller: str, callee: str, verstat: str, now: float) -> None:
         """Keep the original call's verstat for the bridged leg a pass will bring. With a
         store, in the store: the leg may reach another worker process."""
+        until = now + DIVERT_REMEMBER
         if self.store is not None:
-            until = now + DIVERT_REMEMBER
             self.store.remember_divert(caller, callee, verstat, until, now=now).add_done_callback(
                 _log_undiverted
             )
             return
-        self._diverted_verstat[(caller, callee)] = verstat
+        self._diverted_verstat.pop((caller, callee), None)  # re-insert: newest last
+        self._diverted_verstat[(caller, callee)] = (verstat, until)
         if len(self._diverted_verstat) > self._remember:
-            for key in list(self._diverted_verstat)[: self._remember // 10]:
+            for key in list(self._diverted_verstat)[: max(1, self._remember // 10)]:
                 del self._diverted_verstat[key]
 
     def _diverted(self, caller: str, callee: str, now: float) -> str | None:
         if self.store is not None:
             return self.store.diverted_verstat(caller, callee, now)
-        return self._diverted_verstat.get((caller, callee))
+        got = self._diverted_verstat.get((caller, callee))  # expires as the store's does
+        return got[0] if got is not None and got[1] > now else None
 
     def remember_pass(self, caller: str, callee: str, until: float) -> None:
         """A caller who passed a challenge reaches this callee unchallenged until ``until``

@@ -75,3 +75,15 @@ async def test_a_forwarded_short_call_still_counts() -> None:
         assert isinstance(await _call(screener, f"f{i}", now + 10 * i), Forward)
     outcomes, short = _caller_stats(screener, now + 10 * CALLS)
     assert outcomes > CALLS - 1 and short is not None and short > 0.9
+
+
+def test_diverted_verstat_without_a_store_expires_like_the_stores() -> None:
+    """The bridged leg of a later pass must not inherit a verstat older than
+    ``DIVERT_REMEMBER`` (the store path already expires it)."""
+    from proxy.pipeline import DIVERT_REMEMBER
+
+    screener = _screener("challenge")
+    a, b, t = CALLER.lstrip("+"), CALLEE.lstrip("+"), 1000.0
+    screener._remember_divert(a, b, "TN-Validation-Passed", t)
+    assert screener._diverted(a, b, t + 1) == "TN-Validation-Passed"
+    assert screener._diverted(a, b, t + DIVERT_REMEMBER + 1) is None
