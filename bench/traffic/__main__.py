@@ -82,13 +82,13 @@ def over_sip(args: argparse.Namespace, changes: dict[str, object]) -> int:
     the decisions should agree (same config, same calls, same order)."""
     import dataclasses
 
-    from bench.traffic.oversip import SipRun, capped, window
+    from bench.traffic.oversip import SipRun, capped
 
     name = (args.scenario or ["published"])[0]
     traffic = generate(scenario(name, **changes))
     run = SipRun(traffic, args.duration, args.speed)
     m, info = asyncio.run(run.run())
-    calls = tuple(capped(c) for c in window(traffic, args.duration, args.speed))
+    calls = tuple(capped(c) for c in run.specs)  # the window the SIP run played
     # spitwall serve gets no outbound calls either (nothing feeds them over SIP)
     alone = asyncio.run(evaluate(dataclasses.replace(traffic, calls=calls, outbound=())))
     mine = {r.id: r.decision for r in alone}
