@@ -14,7 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proxy.sip import Headers, NameAddr, SipParseError, SipUri, parse_message, parse_uri
-from proxy.sip.headers import address_fast, address_from_match, parse_name_addr
+from proxy.sip.headers import (
+    _parse_name_addr_slow,
+    address_fast,
+    address_from_match,
+    parse_name_addr,
+)
+from proxy.sip.uri import _parse_uri
 
 from .test_properties import _ANY_TEXT, HOST, MESSAGES, PARAMS, TOKEN, VALUE, sip_uris
 
@@ -61,6 +67,10 @@ def test_address_fast_agrees_with_parse_name_addr(value: str) -> None:
         lazy = address_from_match(m)
         assert lazy == eager
         assert lazy.uri == eager.uri and str(lazy) == str(eager) and lazy.tag == eager.tag
+        # parse_name_addr is itself memoised and lazy: hold both to the careful parser too
+        careful = _parse_name_addr_slow(value, "From")
+        assert lazy == careful and str(lazy) == str(careful)
+        assert lazy.uri == _parse_uri(lazy.uri_text)
     # parse_name_addr's own URI may be lazy: reading it gives the eager parse
     assert eager == _eager(eager)
     assert eager.uri == parse_uri(eager.uri_text)
