@@ -42,6 +42,13 @@ def test_migrations_from_empty_then_reopen_is_idempotent(tmp_path: Path) -> None
     with raw(path) as c:
         names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert names >= TABLES
+        assert names >= {"challenge_passes", "spent_passes", "challenge_diverts"}
+        triggers = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+        assert triggers >= {
+            f"feed_{t}_{e}"
+            for t in ("challenge_passes", "spent_passes", "challenge_diverts")
+            for e in ("insert", "update")
+        }
         applied = [r[0] for r in c.execute("SELECT name FROM _sqlite_migrations")]
         assert applied == ALL_MIGRATIONS
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
