@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .config import ReputationConfig
+from .counters import RECENT_BAD, RECENT_GOOD
 from .lookups import CountersView, LearnedView, ListHitView
 from .model import CallFacts, Reason
 from .numbers import NumberFlag, NumberInfo
@@ -572,8 +573,9 @@ def listened(
     return (Reason("pattern.listened", -offset, text),)
 
 
-_SHARED_GOOD = ("long_calls", "challenge_passed", "voicemail_left", "reports_not_spam")
-_SHARED_BAD = ("short_calls", "unwanted_607", "reports_spam", "challenge_failed")
+# the judged outcomes (the book's recent window sums the same ones), in a fixed order
+_SHARED_GOOD = tuple(sorted(RECENT_GOOD))
+_SHARED_BAD = tuple(sorted(RECENT_BAD))
 
 
 def shared_sources(
