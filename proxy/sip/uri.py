@@ -55,7 +55,7 @@ _URI_MEMO: Memo[Uri] = Memo()
 _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 SIP_FAST_BODY = _SIP_FAST_RE.pattern[:-2]
 """The fast-path language without its anchor, for validators that embed a sip: URI
-(``headers.valid_address``): what it matches with a port <= 65535 and no ``%``, the
+(``headers.address_fast``): what it matches with a port <= 65535 and no ``%``, the
 fast path of :func:`parse_uri` accepts."""
 
 
