@@ -98,6 +98,11 @@ def test_lazy_views_equal_eager_parses(msg: object) -> None:
     assert m.to == parse_name_addr(h.get("to") or "", "To")
     assert m.from_.uri == parse_uri(m.from_.uri_text)
     assert m.to.uri == parse_uri(m.to.uri_text)
+    # the views above may be the very objects the memo holds: compare with fresh parses
+    for view, name in ((m.from_, "from"), (m.to, "to")):
+        careful = _parse_name_addr_slow(h.get(name) or "", "From")
+        assert view == careful and str(view) == str(careful)
+        assert view.uri == _parse_uri(view.uri_text)
     assert m.top_via == m.vias[0]
     assert m == parse_message(wire, deep=True)
 
