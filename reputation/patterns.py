@@ -252,7 +252,7 @@ class _Table:
             self.out[slot] *= 0.5 ** (dt / half_life)
             self.out_t[slot] = now
         dt = now - float(self.rout_t[slot])
-        if dt > 0:
+        if dt > 0 and self.caller is not None:  # the recent window: source keys only
             self.rout[slot] *= 0.5 ** (dt / recent_half_life)
             self.rout_t[slot] = now
 
@@ -336,9 +336,12 @@ class _Table:
         ended = out[_F_ENDED]
         enough = finished >= cfg.min_outcomes
         ended_enough = ended >= cfg.min_outcomes
-        dt = max(0.0, now - float(self.rout_t[slot]))
-        f = 0.5 ** (dt / cfg.recent_half_life)
-        rout: list[float] = [v * f for v in self.rout[slot].tolist()]
+        # the recent window is kept for source keys only (signals read it for those)
+        rout: list[float] = [0.0] * len(out)
+        if self.caller is not None:
+            dt = max(0.0, now - float(self.rout_t[slot]))
+            f = 0.5 ** (dt / cfg.recent_half_life)
+            rout = [v * f for v in self.rout[slot].tolist()]
         r_fin, r_ended = rout[_F_FINISHED], rout[_F_ENDED]
         r_enough = r_fin >= cfg.min_outcomes
         return KeyStats(
@@ -537,7 +540,8 @@ class CallPatterns:
             table.decay(slot, now, self.config.outcome_half_life, self.config.recent_half_life)
             for col, v in adds:
                 table.out[slot, col] += v
-                table.rout[slot, col] += v
+                if table.caller is not None:
+                    table.rout[slot, col] += v
 
     def _release(self, call: _InFlight) -> None:
         if not call.ringing:
