@@ -118,7 +118,8 @@ class KeyStats:
     in which the key carried calls, so quiet nights do not lower the daytime baseline);
     None until the key has ``burst_min_history`` of history (a burst needs a baseline)."""
     recent_answer_ratio: float | None = None
-    """The ratios above over outcomes decayed with ``recent_half_life`` (minutes)."""
+    """The ratios above over outcomes decayed with ``recent_half_life`` (minutes); source
+    keys only (None for caller TNs)."""
     recent_short_ratio: float | None = None
     recent_early_cancel_ratio: float | None = None
 
