@@ -16,6 +16,7 @@ from typing import Literal
 from spitwall.settings import ConfigError
 
 from .prefixes import compile_trunk_names
+from .sip import Limits
 
 Transport = Literal["udp", "tcp", "tls"]
 
@@ -99,6 +100,10 @@ class LimitsConfig:
     """Seconds in the Retry-After header of an overload 503."""
     max_loop_lag: float = 0.15
     """Event-loop lag (seconds) above which new calls get 503 + Retry-After until it recovers."""
+
+    def parse_limits(self) -> Limits:
+        """The parser's limits (message size, header count and length) from this config."""
+        return Limits(self.max_message_size, self.max_headers, self.max_header_length)
 
     def __post_init__(self) -> None:
         for name in (

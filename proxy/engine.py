@@ -34,7 +34,7 @@ from .ratelimit import RateLimiter
 from .routing import Router
 from .rules import Locality
 from .screen import IgnoreOutcomes, Outcome, OutcomeObserver
-from .sip import Limits, Request, Response, parse_message
+from .sip import Request, Response, parse_message
 from .sip.reply import make_response, stable_tag
 from .timerc import TimerC
 from .transaction import (
@@ -81,9 +81,7 @@ class CoreEngine:
         self.trunks = compile_trunk_names(cfg.trunks)  # [proxy.trunks] → InviteFacts.trunk
         t = cfg.timers
         self.timers = TimerConfig(t1=t.t1, t2=t.t2, t4=t.t4, timer_d=64 * t.t1)
-        self.limits = Limits(
-            cfg.limits.max_message_size, cfg.limits.max_headers, cfg.limits.max_header_length
-        )
+        self.limits = cfg.limits.parse_limits()
         self.table = TransactionTable(cfg.limits.max_transactions)
         self.dialogs = DialogOutcomes()
         self.draining = False

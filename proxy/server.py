@@ -29,7 +29,7 @@ from .metrics import ProxyMetrics
 from .ratelimit import limiter_for
 from .routing import Router
 from .screen import Action, Forward, ForwardAll, IgnoreOutcomes, OutcomeObserver, Screener
-from .sip import Limits, SipParseError
+from .sip import SipParseError
 from .sip.framing import StreamFramer
 from .transport.base import LocalAddress, Peer, TransportName
 from .transport.stream import StreamPool
@@ -109,9 +109,7 @@ class ProxyServer:
             tls_server = server_context(cfg.tls)
         tls_client = client_context(cfg.tls)  # outgoing TLS works without a certificate of ours
         m = self.metrics
-        limits = Limits(
-            cfg.limits.max_message_size, cfg.limits.max_headers, cfg.limits.max_header_length
-        )
+        limits = cfg.limits.parse_limits()
         self._pool = StreamPool(
             self,
             cfg.limits,

@@ -70,9 +70,7 @@ async def replay_capture(
     seed_store: Path | None = None,
 ) -> tuple[ReplayResult, Summary]:
     """Read ``path`` and screen every call in it; see the module docstring."""
-    lim = cfg.proxy.limits
-    limits = Limits(lim.max_message_size, lim.max_headers, lim.max_header_length)
-    items, problems, cstats, xstats = read_sip(path, limits)
+    items, problems, cstats, xstats = read_sip(path, cfg.proxy.limits.parse_limits())
     async with ReplaySession(cfg, certs, seed_store=seed_store) as session:
         result = await session.run(items)
     result.problems[:0] = problems
