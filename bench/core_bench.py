@@ -37,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from proxy.core import ProxyCore
 from proxy.effects import Screen, Send
 from proxy.screen import Forward
+from proxy.sip.headers import _ADDR_MEMO, _CALL_ID_MEMO, _CSEQ_MEMO
+from proxy.sip.uri import _URI_MEMO
 from proxy.transport.base import LocalAddress, Peer
 from spitwall.config import load_config
 
@@ -52,6 +54,7 @@ SDP = (
 )
 CALLEE_SDP = SDP.replace("192.0.2.10", "10.0.0.2").replace("6000", "7000")
 FORWARD = Forward(note="default screener")
+_MEMOS = (_ADDR_MEMO, _CALL_ID_MEMO, _CSEQ_MEMO, _URI_MEMO)
 
 # One recorded input: (virtual time, kind, data, peer); kind "msg" or "end" (run timers).
 Event = tuple[float, str, bytes, Peer]
@@ -176,7 +179,13 @@ def record(calls: int, rate: float) -> list[Event]:
 
 
 def replay(events: list[Event]) -> float:
-    """CPU seconds to feed ``events`` to a fresh core, timers included."""
+    """CPU seconds to feed ``events`` to a fresh core, timers included.
+
+    The parser's memos (``proxy.sip`` module state) are emptied first: every round replays
+    the same Call-IDs, From/To and URIs, and a memo warmed by the previous round would
+    count hits that live traffic (new values every call) does not get."""
+    for memo in _MEMOS:
+        memo.clear()
     core = _core()
     gc.collect()
     t0 = time.process_time()
