@@ -354,6 +354,9 @@ class StoreConfig:
     """Threads serving reads that are not in memory (call history, voicemails)."""
     half_life_days: float = 30.0
     """Half-life of reputation counters (feedback, reports, 607s): evidence fades gradually."""
+    recent_half_life: float = 600.0
+    """Seconds; half-life of the in-memory "recent" complaint counters on sources
+    (``source.<kind>.recent_bad``): what a shared source is doing now, not over the month."""
     long_call_seconds: float = 60.0
     """An answered call at least this long counts as positive evidence (``long_calls``)."""
     learn_after_seconds: float = 60.0
@@ -366,6 +369,13 @@ class StoreConfig:
     history_days: float = 365.0
     """Call records and feedback events older than this are deleted by the hourly housekeeping
     (voicemail rows stay until the user deletes them); 0 keeps everything."""
+
+    def __post_init__(self) -> None:
+        # the loader prefixes the table's key ("reputation.store"); a zero half-life would
+        # otherwise fail later, inside the store, without naming the key
+        for name in ("half_life_days", "recent_half_life"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be positive")
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,7 +149,7 @@ class Store(AccountsMixin):
         self.lists = ListIndex()
         self.users = UserDirectory()
         fcfg = feedback_config(config, short_call_seconds)
-        self.book = ReputationBook(fcfg.half_life)
+        self.book = ReputationBook(fcfg.half_life, config.recent_half_life)
         self.learned = LearnedAllowBook()
         self.passes = passes.PassBook()
         self._load(db)

@@ -53,3 +53,12 @@ def test_overrides_apply_dotted_keys() -> None:
     cfg = load_config(None, {"proxy.listen": ["udp:127.0.0.1:0"], "log.format": "json"})
     assert cfg.proxy.listen == ("udp:127.0.0.1:0",)
     assert cfg.log.format == "json"
+
+
+@pytest.mark.parametrize("key", ["half_life_days", "recent_half_life"])
+def test_zero_half_life_is_named_at_load(tmp_path: Path, key: str) -> None:
+    """Caught by the loader with the key, not later inside the store without it."""
+    f = tmp_path / "c.toml"
+    f.write_text(f"[reputation.store]\n{key} = 0\n")
+    with pytest.raises(ConfigError, match=rf"reputation\.store: {key}: must be positive"):
+        load_config(f)
