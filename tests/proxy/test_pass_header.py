@@ -108,3 +108,11 @@ def test_in_dialog_reinvite_drops_the_pass_token_too() -> None:
     assert len(sim.screens) == 1  # an in-dialog INVITE is not screened
     fwd2 = _sent_request(sim)
     assert fwd2.cseq.number == 2 and PASS_HEADER not in fwd2.headers
+
+
+def test_the_proxy_strips_the_field_the_challenge_ua_writes() -> None:
+    """Two processes, one field name: ``proxy`` may not import ``challenge`` (architecture
+    rules), so each names it; this ties the two spellings together."""
+    from challenge.passtoken import HEADER
+
+    assert PASS_HEADER.lower() == HEADER.lower()
